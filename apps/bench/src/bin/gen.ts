@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// pnpm -s gen [--ops N] [--prefill N] [--seed S] [--band TICKS] [--cross TICKS] [--maxqty Q] [--mix w1,...,w8]
+// Writes a deterministic workload CSV to stdout.
+import { once } from 'node:events';
+import { parseArgs } from 'node:util';
+import { intArg, runMain } from '../cli.js';
+import { BenchError } from '../errors.js';
+import { generate } from '../generator.js';
+
+runMain(async () => {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        ops: { type: 'string' },
+        prefill: { type: 'string' },
+        seed: { type: 'string' },
+        band: { type: 'string' },
+        cross: { type: 'string' },
+        maxqty: { type: 'string' },
+        mix: { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    throw new BenchError('BAD_ARGUMENT', (err as Error).message);
+  }
+  const mix = args.mix?.split(',').map((s) => (/^[0-9]+(\.[0-9]+)?$/.test(s) ? Number(s) : NaN));
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  const chunks: string[] = [];
+  let lines: string[] = [];
+  generate(
+    {
+      ops: intArg('ops', args.ops, 1_000_000),
+      prefill: intArg('prefill', args.prefill, 10_000),
+      seed: intArg('seed', args.seed, 42),
+      band: intArg('band', args.band, 50),
+      cross: intArg('cross', args.cross, 5),
+      maxQty: intArg('maxqty', args.maxqty, 100),
+      ...(mix ? { mix } : {}),
+    },
+    (line) => {
+      lines.push(line);
+      if (lines.length === 10_000) {
+        chunks.push(lines.join('\n') + '\n');
+        lines = [];
+      }
+    },
+  );
+  if (lines.length > 0) chunks.push(lines.join('\n') + '\n');
+  for (const chunk of chunks) {
+    if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+  }
+});
