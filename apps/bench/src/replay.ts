@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { OrderBook, type BookEventSink, type Side, type TimeInForce } from '@gx3/orderbook';
+import { BenchError } from './errors.js';
 import { summarize, SummarySink, type ReplaySummary } from './summary.js';
 import { OpKind, type Workload } from './workload.js';
 
@@ -32,17 +33,41 @@ export interface ReplayResult {
   perf: ReplayPerf;
 }
 
+/** The widest price band of one book, in ticks. */
+const MAX_BAND = 2 ** 31 - 1;
+
 /** The only user id of a replay: the CSV format has no users. */
 const USER = 1;
 
-/** A book sized for the workload, so that its pools never grow during the timed pass. */
+/**
+ * A book sized for the workload: its price band covers every price in it and its pools never grow
+ * during the timed pass. Quantities are limited only by the safe integer range, as in the reference.
+ */
 export function bookFor(w: Workload, sink: BookEventSink): OrderBook {
   let orders = 0;
-  for (let i = 0; i < w.length; i++) if (w.kind[i] === OpKind.Limit) orders++;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = 0;
+  for (let i = 0; i < w.length; i++) {
+    if (w.kind[i] !== OpKind.Limit) continue;
+    orders++;
+    const p = w.price[i] as number;
+    if (p < lo) lo = p;
+    if (p > hi) hi = p;
+  }
+  if (orders === 0) {
+    lo = 1;
+    hi = 1;
+  }
+  if (hi - lo >= MAX_BAND) {
+    throw new BenchError('BAD_ARGUMENT', `the workload's prices span ${hi - lo + 1} ticks (${lo} to ${hi}); one book covers at most ${MAX_BAND}`);
+  }
   const initialOrders = Math.min(1 << 26, Math.max(1024, orders));
   let window = 1 << 20;
   while (window < initialOrders && window < 1 << 26) window *= 2;
-  return new OrderBook({ initialOrders, initialLevels: 1 << 14, idWindow: window }, sink);
+  return new OrderBook(
+    { minPrice: lo, maxPrice: hi, maxQty: Number.MAX_SAFE_INTEGER, initialOrders, initialLevels: 1 << 14, idWindow: window },
+    sink,
+  );
 }
 
 /** Applies operations [from, to) of `w` to `book`. */
@@ -87,20 +112,21 @@ export function replay(w: Workload, options: ReplayOptions = {}): ReplayResult {
   for (const s of gcs.statistics) freed += Math.max(0, s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize);
   const allocated = Math.max(0, heapAfter - heapBefore + freed);
   const seconds = (t1 - t0) / 1000;
+  const n = Math.max(1, w.length);
 
   const lat = options.latency === false ? undefined : latencies(w);
   const summary = summarize(w.length, sink, book);
   return {
     summary,
     perf: {
-      opsPerSec: Math.round(w.length / seconds),
-      nsPerOp: round2((seconds * 1e9) / w.length),
+      opsPerSec: w.length === 0 ? 0 : Math.round(w.length / seconds),
+      nsPerOp: round2((seconds * 1e9) / n),
       p50Ns: lat ? percentile(lat.samples, 0.5) : 0,
       p99Ns: lat ? percentile(lat.samples, 0.99) : 0,
       p999Ns: lat ? percentile(lat.samples, 0.999) : 0,
       timerNs: lat ? Math.round(lat.timerNs) : 0,
       gcCount: gcs.statistics.length,
-      allocBytesPerOp: round2(allocated / w.length),
+      allocBytesPerOp: round2(allocated / n),
     },
   };
 }

@@ -24,7 +24,20 @@ export interface Workload {
   readonly tif: Uint8Array;
 }
 
-const TIF: Record<string, number> = { GTC: 0, IOC: 1, FOK: 2, POST: 3 };
+function tif(field: string): number | undefined {
+  switch (field) {
+    case 'GTC':
+      return 0;
+    case 'IOC':
+      return 1;
+    case 'FOK':
+      return 2;
+    case 'POST':
+      return 3;
+    default:
+      return undefined;
+  }
+}
 const DIGITS = /^[0-9]+$/;
 
 function int(field: string | undefined, name: string, line: number): number {
@@ -85,7 +98,7 @@ export function parseWorkload(text: string): Workload {
         w.price[i] = positive(f[3], 'price', line);
         w.qty[i] = positive(f[4], 'qty', line);
         if (f.length === 6) {
-          const t = TIF[f[5] as string];
+          const t = tif(f[5] as string);
           if (t === undefined) throw new CsvParseError(line, `time in force must be GTC, IOC, FOK or POST, got ${JSON.stringify(f[5])}`);
           w.tif[i] = t;
         }

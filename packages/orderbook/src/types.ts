@@ -114,13 +114,15 @@ export const AMEND_KIND_NAMES = ['REDUCE', 'REPLACE', 'SELF_TRADE_DECREMENT'] as
 
 /**
  * Receives every outcome of every command, synchronously and in order, as primitives: the book
- * allocates nothing per event. For one command the order is: `onAccepted` (or a single
- * `onRejected`), then trades and cancels as matching proceeds, then `onAdded` if the rest rests.
+ * allocates nothing per event. For a limit or market order the order is: `onAccepted` (or a single
+ * `onRejected`), then trades and cancels as matching proceeds, then `onAdded` if the rest rests. A
+ * cancel, reduce or amend emits no `onAccepted`: its outcome (`onCanceled`, `onAmended` then any
+ * trades and `onAdded` of a cancel-replace) or a single `onRejected`.
  */
 export interface BookEventSink {
-  /** An order command passed validation and will be processed. */
+  /** An order passed validation and will be processed. `price` is 0 for a market order. */
   onAccepted(kind: CommandKind, orderId: number, userId: number, side: Side, price: number, qty: number): void;
-  /** A command was refused; nothing changed. `price` is 0 for a market order. */
+  /** A command was refused; nothing changed. */
   onRejected(kind: CommandKind, orderId: number, reason: RejectReason): void;
   /** An order (or its unfilled rest) now rests in the book at `price` with `qty` remaining. */
   onAdded(orderId: number, userId: number, side: Side, price: number, qty: number): void;
@@ -165,7 +167,7 @@ export interface DepthLevel {
 export interface OrderBookOptions {
   /** Lowest valid price in ticks (inclusive). Default 1. */
   readonly minPrice?: number;
-  /** Highest valid price in ticks (inclusive). Default 1,000,000,000. At most 2^31 - 1 ticks above `minPrice`. */
+  /** Highest valid price in ticks (inclusive). Default 1,000,000,000. The band holds at most 2^31 - 1 prices (`maxPrice - minPrice <= 2^31 - 2`). */
   readonly maxPrice?: number;
   /** Largest quantity of one order. Default 2^48. */
   readonly maxQty?: number;
