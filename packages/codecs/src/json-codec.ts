@@ -1,0 +1,255 @@
+// The JSON codec: a message is one UTF-8 JSON object, `{"v":1,"type":...}` followed by the
+// message's fields in canonical order. Encoding writes the bytes straight into the caller's buffer
+// (every string it writes is ASCII and needs no escaping: symbols and enum values are restricted),
+// so the output is canonical: one message, one byte string. Decoding accepts any JSON object with
+// exactly the right fields, in any order and with any whitespace, and validates every field.
+import type { Codec } from './codec.js';
+import { DecodedMessage } from './decoded-message.js';
+import { DecodeError, EncodeError } from './errors.js';
+import {
+  CROSS_FIELD_RULES,
+  crossFieldError,
+  invalidMessageError,
+  describeSpec,
+  isMessageType,
+  isValidValue,
+  MAX_SYMBOL_LENGTH,
+  MESSAGE_FIELDS,
+  show,
+  type FieldSpec,
+} from './internal/schema.js';
+import { checkRoom, checkTarget } from './internal/target.js';
+import { MESSAGE_TYPES, type Message, type MessageType } from './types.js';
+
+/** The value of the `v` field of every JSON record. */
+export const JSON_VERSION = 1;
+
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
+
+interface TypeLayout {
+  /** `{"v":1,"type":"<type>"` */
+  readonly head: Uint8Array;
+  readonly fields: readonly FieldSpec[];
+  /** `,"<name>":` for each field. */
+  readonly keys: readonly Uint8Array[];
+}
+
+const LAYOUTS = Object.fromEntries(
+  MESSAGE_TYPES.map((type): [MessageType, TypeLayout] => {
+    const fields = MESSAGE_FIELDS[type];
+    return [type, { head: ascii(`{"v":${JSON_VERSION},"type":"${type}"`), fields, keys: fields.map((f) => ascii(`,"${f.name}":`)) }];
+  }),
+) as Record<MessageType, TypeLayout>;
+
+const MAX_SAFE_DIGITS = String(Number.MAX_SAFE_INTEGER).length;
+
+function maxValueLength(spec: FieldSpec): number {
+  switch (spec.kind) {
+    case 'symbol':
+      return MAX_SYMBOL_LENGTH + 2;
+    case 'int':
+      return MAX_SAFE_DIGITS;
+    case 'enum':
+      return Math.max(...spec.values.map((v) => v.length)) + 2;
+  }
+}
+
+/** The longest JSON record of any valid message. */
+export const JSON_MAX_LENGTH = Math.max(
+  ...MESSAGE_TYPES.map((type) => {
+    const l = LAYOUTS[type];
+    return l.head.length + l.fields.reduce((n, f, i) => n + (l.keys[i]?.length ?? 0) + maxValueLength(f), 0) + 1;
+  }),
+);
+
+/** 10^0 .. 10^15: a safe integer has at most 16 digits. */
+const POW10 = Array.from({ length: MAX_SAFE_DIGITS }, (_, i) => 10 ** i);
+
+/** The number of decimal digits of a non-negative safe integer (comparisons only). */
+function digits(n: number): number {
+  let d = 1;
+  while (d < MAX_SAFE_DIGITS && n >= (POW10[d] as number)) d++;
+  return d;
+}
+
+function copy(buf: Uint8Array, at: number, src: Uint8Array): number {
+  for (let i = 0; i < src.length; i++) buf[at + i] = src[i] as number;
+  return at + src.length;
+}
+
+function writeString(buf: Uint8Array, at: number, s: string): number {
+  buf[at++] = 0x22;
+  for (let i = 0; i < s.length; i++) buf[at++] = s.charCodeAt(i);
+  buf[at++] = 0x22;
+  return at;
+}
+
+/** Writes the `d` decimal digits of `n` (0 <= n < 2^31) ending before `end`, zero-padded. Int32 arithmetic only. */
+function writeDigits(buf: Uint8Array, end: number, n: number, d: number): void {
+  let x = n | 0; // an int32 from here on, so that / 10 compiles to a multiplication
+  for (let i = end - 1; i >= end - d; i--) {
+    const q = (x / 10) | 0;
+    buf[i] = 0x30 + x - q * 10;
+    x = q;
+  }
+}
+
+/** Writes a non-negative safe integer in decimal and returns the offset after it. */
+function writeInt(buf: Uint8Array, at: number, n: number): number {
+  const d = digits(n);
+  const end = at + d;
+  if (n < 0x80000000) {
+    writeDigits(buf, end, n, d);
+  } else {
+    // Two int32 halves: the low 8 digits and the rest (at most 8 digits too, as n < 2^53 < 10^16).
+    const high = Math.floor(n / 1e8);
+    writeDigits(buf, end, n - high * 1e8, 8);
+    writeDigits(buf, end - 8, high, d - 8);
+  }
+  return end;
+}
+
+/** The error for a message that failed the checks: its first invalid field in canonical order. */
+function refuse(msg: unknown): EncodeError {
+  return invalidMessageError(msg) ?? new EncodeError('INVALID_FIELD', 'encode: invalid message', 'type');
+}
+
+/**
+ * The values of the message being encoded, read once each by `measure` (a generic read of a field
+ * that holds a large number boxes it: reading each field once keeps that to one box per such field).
+ */
+const VALUES: unknown[] = new Array<unknown>(16).fill(0);
+
+/** Validates `msg`, copies its field values to VALUES, sets LAYOUT to its type's layout, and returns its record's length. */
+function measure(msg: Message): number {
+  if (typeof msg !== 'object' || msg === null) throw refuse(msg);
+  const rec = msg as unknown as Record<string, unknown>;
+  const type = rec.type;
+  if (!isMessageType(type)) throw refuse(msg);
+  const layout = LAYOUTS[type];
+  const { fields, keys } = layout;
+  let n = layout.head.length + 1;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i] as FieldSpec;
+    const v = rec[f.name];
+    n += (keys[i] as Uint8Array).length;
+    if (f.kind === 'int') {
+      // Inline, not through a helper: see the binary codec on boxing.
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < f.min) throw refuse(msg);
+      let d = 1;
+      while (d < MAX_SAFE_DIGITS && v >= (POW10[d] as number)) d++;
+      n += d;
+    } else {
+      if (!isValidValue(f, v)) throw refuse(msg);
+      n += (v as string).length + 2;
+    }
+    VALUES[i] = v;
+  }
+  if (crossFieldError(type, rec) !== undefined) throw refuse(msg);
+  LAYOUT = layout;
+  return n;
+}
+let LAYOUT: TypeLayout = LAYOUTS.limit;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The JSON codec (use the `jsonCodec` instance). */
+export class JsonCodec implements Codec {
+  readonly name = 'json';
+  readonly maxLength = JSON_MAX_LENGTH;
+  private readonly scratch = new DecodedMessage();
+
+  /** The exact length of `msg`'s record; EncodeError INVALID_FIELD if `msg` is not valid. */
+  encodedLength(msg: Message): number {
+    return measure(msg);
+  }
+
+  /**
+   * Writes `msg` as a JSON record into `buf` at `offset` and returns the bytes written. Nothing is
+   * written when it throws: EncodeError INVALID_FIELD (an invalid message, naming its first invalid
+   * field in canonical order) or BUFFER_TOO_SMALL. Properties that are not fields of the type are ignored.
+   */
+  encode(msg: Message, buf: Uint8Array, offset = 0): number {
+    checkTarget(buf, offset);
+    const length = measure(msg);
+    const { head, fields, keys } = LAYOUT;
+    checkRoom(buf, offset, length);
+    let at = copy(buf, offset, head);
+    for (let i = 0; i < fields.length; i++) {
+      at = copy(buf, at, keys[i] as Uint8Array);
+      const v = VALUES[i];
+      at = (fields[i] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
+    }
+    buf[at] = 0x7d;
+    return length;
+  }
+
+  /** `msg` as a new Buffer holding exactly its record. */
+  encodeToBuffer(msg: Message): Buffer {
+    const buf = Buffer.allocUnsafe(this.encodedLength(msg));
+    this.encode(msg, buf, 0);
+    return buf;
+  }
+
+  /**
+   * Decodes one JSON record (all of `bytes`) into a new message. Every failure is a DecodeError:
+   * MALFORMED (not UTF-8, not JSON, not an object), MISSING_FIELD, UNKNOWN_VERSION, UNKNOWN_TYPE,
+   * INVALID_FIELD (a wrong value, or a property that is not a field of the type), each naming the field.
+   */
+  decode(bytes: Uint8Array): Message {
+    let value: unknown;
+    try {
+      value = JSON.parse(utf8.decode(bytes));
+    } catch (cause) {
+      throw new DecodeError('MALFORMED', `decode: not a UTF-8 JSON text (${cause instanceof Error ? cause.message : 'unparseable'})`, undefined, {
+        cause,
+      });
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new DecodeError('MALFORMED', `decode: a record must be a JSON object, got ${show(value)}`);
+    }
+    const rec = value as Record<string, unknown>;
+
+    if (!Object.hasOwn(rec, 'v')) throw new DecodeError('MISSING_FIELD', 'decode: missing field v (the version)', 'v');
+    if (typeof rec.v !== 'number') throw new DecodeError('INVALID_FIELD', `decode: invalid v: ${show(rec.v)} (the version, a number)`, 'v');
+    if (rec.v !== JSON_VERSION) throw new DecodeError('UNKNOWN_VERSION', `decode: unknown version ${show(rec.v)} (this codec reads ${JSON_VERSION})`, 'v');
+
+    if (!Object.hasOwn(rec, 'type')) throw new DecodeError('MISSING_FIELD', 'decode: missing field type', 'type');
+    const type = rec.type;
+    if (typeof type !== 'string') throw new DecodeError('INVALID_FIELD', `decode: invalid type: ${show(type)} (a string)`, 'type');
+    if (!isMessageType(type)) throw new DecodeError('UNKNOWN_TYPE', `decode: unknown message type ${show(type)}`, 'type');
+
+    const fields = MESSAGE_FIELDS[type];
+    // The values go to a DecodedMessage (fixed shape), which then builds the message as an object
+    // literal of the type: faster than adding the properties one by one to a new object.
+    const out = this.scratch;
+    const fill = out as unknown as Record<string, unknown>;
+    out.type = type;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i] as FieldSpec;
+      if (!Object.hasOwn(rec, f.name)) throw new DecodeError('MISSING_FIELD', `decode: ${type}: missing field ${f.name}`, f.name);
+      const v = rec[f.name];
+      if (!isValidValue(f, v)) {
+        throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${f.name}: ${show(v)} (expected ${describeSpec(f)})`, f.name);
+      }
+      fill[f.name] = v === 0 ? 0 : v; // -0 reads as 0
+    }
+    const cross = crossFieldError(type, rec);
+    if (cross !== undefined) {
+      throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${cross}: ${show(rec[cross])} (${CROSS_FIELD_RULES[type] ?? ''})`, cross);
+    }
+
+    const keys = Object.keys(rec);
+    if (keys.length !== fields.length + 2) {
+      for (const key of keys) {
+        if (key !== 'v' && key !== 'type' && !fields.some((f) => f.name === key)) {
+          throw new DecodeError('INVALID_FIELD', `decode: ${type}: unknown field ${show(key)}`, key);
+        }
+      }
+    }
+    return out.toMessage();
+  }
+}
+
+/** The JSON codec. */
+export const jsonCodec: JsonCodec = new JsonCodec();

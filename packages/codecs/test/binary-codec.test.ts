@@ -1,0 +1,237 @@
+// The binary form: its layouts (checked against BINARY_LAYOUTS with a plain table-driven reader),
+// golden records that pin the wire format, and specific bad records.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  AMEND_KINDS,
+  BINARY_LAYOUTS,
+  BINARY_MAX_LENGTH,
+  BINARY_TYPE_TAGS,
+  BINARY_VERSION,
+  binaryCodec,
+  CANCEL_REASONS,
+  COMMAND_TYPES,
+  DecodedMessage,
+  DecodeError,
+  MESSAGE_TYPES,
+  ORDER_TYPES,
+  REJECT_REASONS,
+  SELF_TRADE_PREVENTIONS,
+  SIDES,
+  TIMES_IN_FORCE,
+  type Message,
+  type MessageType,
+} from '../src/index.js';
+import { fieldsOf, messageArb, thrown } from './support.js';
+
+/** A u64 LE read with BigInt, independently of the codec. */
+const readU64 = (b: Uint8Array, at: number): bigint => Buffer.from(b).readBigUInt64LE(at);
+
+describe('binary layouts', () => {
+  it('list every field of every type once, back to back, symbol last', () => {
+    for (const type of MESSAGE_TYPES) {
+      const layout = BINARY_LAYOUTS[type];
+      expect(layout.map((f) => f.field).sort()).toEqual(['version', 'type', ...fieldsOf(type).map(([n]) => n), 'symbol length'].sort());
+      let at = 0;
+      for (const f of layout) {
+        expect(f.offset).toBe(at);
+        at += f.size;
+      }
+      expect(layout.at(-1)).toMatchObject({ field: 'symbol', encoding: 'ASCII', size: 0 });
+    }
+  });
+
+  it('are where encode puts each field (read back by a table-driven reader)', () => {
+    const enumLists: Record<string, readonly string[]> = { side: SIDES, takerSide: SIDES, tif: TIMES_IN_FORCE, stp: SELF_TRADE_PREVENTIONS, orderType: ORDER_TYPES, commandType: COMMAND_TYPES, kind: AMEND_KINDS };
+    fc.assert(
+      fc.property(messageArb, (msg) => {
+        const b = binaryCodec.encodeToBuffer(msg);
+        const m = msg as unknown as Record<string, unknown>;
+        const read: Record<string, unknown> = {};
+        for (const f of BINARY_LAYOUTS[msg.type]) {
+          if (f.field === 'version') expect(b[f.offset]).toBe(BINARY_VERSION);
+          else if (f.field === 'type') expect(b[f.offset]).toBe(BINARY_TYPE_TAGS[msg.type]);
+          else if (f.field === 'symbol length') expect(b[f.offset]).toBe(msg.symbol.length);
+          else if (f.field === 'symbol') read.symbol = Buffer.from(b).toString('latin1', f.offset);
+          else if (f.encoding === 'u64 LE') read[f.field] = Number(readU64(b, f.offset));
+          else {
+            const list = f.field === 'reason' ? (msg.type === 'rejected' ? REJECT_REASONS : CANCEL_REASONS) : enumLists[f.field];
+            read[f.field] = list?.[b[f.offset] ?? -1];
+          }
+        }
+        for (const [name] of fieldsOf(msg.type)) expect(read[name]).toBe(m[name]);
+        expect(b.length).toBe((BINARY_LAYOUTS[msg.type].at(-1)?.offset ?? 0) + msg.symbol.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('has the longest record at BINARY_MAX_LENGTH (a trade with a 32-character symbol)', () => {
+    expect(BINARY_MAX_LENGTH).toBe(84 + 32);
+    expect(binaryCodec.maxLength).toBe(BINARY_MAX_LENGTH);
+  });
+});
+
+describe('binary wire format (golden records: a change here breaks every log written before it)', () => {
+  it('pins the enum codes (their index in the lists of types.ts) and the type tags', () => {
+    expect(SIDES).toEqual(['buy', 'sell']);
+    expect(TIMES_IN_FORCE).toEqual(['GTC', 'IOC', 'FOK', 'POST']);
+    expect(SELF_TRADE_PREVENTIONS).toEqual(['NONE', 'CANCEL_NEWEST', 'CANCEL_OLDEST', 'CANCEL_BOTH', 'DECREMENT_CANCEL']);
+    expect(COMMAND_TYPES).toEqual(['limit', 'market', 'cancel', 'amend']);
+    expect(ORDER_TYPES).toEqual(['limit', 'market']);
+    expect(CANCEL_REASONS).toEqual(['USER', 'UNFILLED', 'SELF_TRADE']);
+    expect(AMEND_KINDS).toEqual(['REDUCE', 'REPLACE', 'SELF_TRADE_DECREMENT']);
+    expect(REJECT_REASONS.slice(0, 3)).toEqual(['INVALID_ORDER_ID', 'INVALID_USER_ID', 'INVALID_SIDE']);
+    expect(REJECT_REASONS.at(-1)).toBe('UNKNOWN_SYMBOL');
+    expect(REJECT_REASONS).toHaveLength(18);
+    expect(BINARY_TYPE_TAGS).toEqual({ limit: 1, market: 2, cancel: 3, amend: 4, accepted: 16, rejected: 17, added: 18, trade: 19, canceled: 20, amended: 21, cmdEnd: 22 });
+  });
+
+  const samples: [Message, string][] = [
+    [
+      { type: 'limit', symbol: 'BTCUSDT', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 1_700_000_000_000_001, side: 'sell', price: 100_050, qty: 7, tif: 'POST', stp: 'CANCEL_BOTH' },
+      '0101010303010000000000000002000000000000000300000000000000040000000000000001401e18240a0600d28601000000000007000000000000000742544355534454',
+    ],
+    [
+      { type: 'market', symbol: 'ETH-USD', seq: 2, reqId: 0, orderId: 2 ** 32 + 5, userId: 0, ts: 6, side: 'buy', qty: 9, stp: 'DECREMENT_CANCEL' },
+      '01020004020000000000000000000000000000000500000001000000000000000000000006000000000000000900000000000000074554482d555344',
+    ],
+    [{ type: 'cancel', symbol: 'A', seq: 3, reqId: 4, orderId: 5, userId: 6, ts: 7 }, '0103030000000000000004000000000000000500000000000000060000000000000007000000000000000141'],
+    [
+      { type: 'amend', symbol: 'X.Y_Z', seq: 4, reqId: 5, orderId: 6, userId: 7, ts: 8, price: 9, qty: 10 },
+      '01040400000000000000050000000000000006000000000000000700000000000000080000000000000009000000000000000a0000000000000005582e595f5a',
+    ],
+    [
+      { type: 'accepted', symbol: 'BTCUSDT', seq: 5, eventSeq: 11, ts: 12, orderType: 'market', orderId: 13, userId: 14, side: 'sell', price: 0, qty: 15, tif: 'IOC' },
+      '011001010105000000000000000b000000000000000c000000000000000d000000000000000e0000000000000000000000000000000f000000000000000742544355534454',
+    ],
+    [
+      { type: 'rejected', symbol: 'BTCUSDT', seq: 6, eventSeq: 16, ts: 17, commandType: 'amend', orderId: 0, userId: 18, reason: 'UNKNOWN_SYMBOL' },
+      '01110311060000000000000010000000000000001100000000000000000000000000000012000000000000000742544355534454',
+    ],
+    [
+      { type: 'added', symbol: 'BTCUSDT', seq: 7, eventSeq: 19, ts: 20, orderId: 21, userId: 22, side: 'buy', price: 23, qty: 24 },
+      '01120007000000000000001300000000000000140000000000000015000000000000001600000000000000170000000000000018000000000000000742544355534454',
+    ],
+    [
+      {
+        type: 'trade',
+        symbol: 'BTCUSDT',
+        seq: 8,
+        eventSeq: 25,
+        ts: 26,
+        makerOrderId: 27,
+        takerOrderId: 28,
+        makerUserId: 29,
+        takerUserId: 30,
+        takerSide: 'sell',
+        price: 31,
+        qty: 32,
+        makerRemaining: Number.MAX_SAFE_INTEGER,
+      },
+      '011301080000000000000019000000000000001a000000000000001b000000000000001c000000000000001d000000000000001e000000000000001f000000000000002000000000000000ffffffffffff1f000742544355534454',
+    ],
+    [
+      { type: 'canceled', symbol: 'BTCUSDT', seq: 9, eventSeq: 33, ts: 34, orderId: 35, userId: 36, reason: 'SELF_TRADE', qty: 37 },
+      '0114020900000000000000210000000000000022000000000000002300000000000000240000000000000025000000000000000742544355534454',
+    ],
+    [
+      { type: 'amended', symbol: 'BTCUSDT', seq: 10, eventSeq: 38, ts: 39, orderId: 40, userId: 41, side: 'buy', price: 42, qty: 43, kind: 'REPLACE' },
+      '011500010a0000000000000026000000000000002700000000000000280000000000000029000000000000002a000000000000002b000000000000000742544355534454',
+    ],
+    [{ type: 'cmdEnd', symbol: 'BTCUSDT', seq: 11, eventSeq: 44, ts: 45, events: 3 }, '01160b000000000000002c000000000000002d0000000000000003000000000000000742544355534454'],
+  ];
+
+  it('covers every type', () => {
+    expect(samples.map(([m]) => m.type)).toEqual(MESSAGE_TYPES);
+  });
+
+  it.each(samples)('encodes and decodes the golden %s', (msg, hex) => {
+    expect(binaryCodec.encodeToBuffer(msg).toString('hex')).toBe(hex);
+    expect(binaryCodec.decode(Buffer.from(hex, 'hex'))).toEqual(msg);
+  });
+});
+
+describe('binary codec: bad records', () => {
+  const limit: Message = { type: 'limit', symbol: 'BTCUSDT', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 5, side: 'sell', price: 6, qty: 7, tif: 'GTC', stp: 'NONE' };
+  const good = (): Uint8Array => Uint8Array.from(binaryCodec.encodeToBuffer(limit));
+  const at = (type: MessageType, field: string): number => BINARY_LAYOUTS[type].find((f) => f.field === field)?.offset ?? -1;
+  const patched = (patch: (b: Uint8Array) => void): Uint8Array => {
+    const b = good();
+    patch(b);
+    return b;
+  };
+  const u64 = (b: Uint8Array, offset: number, lo: number, hi: number): void => {
+    const v = Buffer.alloc(8);
+    v.writeUInt32LE(lo, 0);
+    v.writeUInt32LE(hi, 4);
+    b.set(v, offset);
+  };
+
+  const cases: [string, Uint8Array, string, string | undefined][] = [
+    ['empty', new Uint8Array(0), 'TRUNCATED', '@0'],
+    ['version 0', patched((b) => (b[0] = 0)), 'UNKNOWN_VERSION', 'version'],
+    ['version 2', patched((b) => (b[0] = 2)), 'UNKNOWN_VERSION', 'version'],
+    ['a version byte alone', Uint8Array.of(1), 'TRUNCATED', '@1'],
+    ['a wrong version byte alone', Uint8Array.of(9), 'UNKNOWN_VERSION', 'version'],
+    ['type tag 0', patched((b) => (b[1] = 0)), 'UNKNOWN_TYPE', 'type'],
+    ['type tag 5', patched((b) => (b[1] = 5)), 'UNKNOWN_TYPE', 'type'],
+    ['type tag 255', patched((b) => (b[1] = 255)), 'UNKNOWN_TYPE', 'type'],
+    ['a header alone', Uint8Array.of(1, 1), 'TRUNCATED', '@2'],
+    ['a record cut inside the fixed part', good().subarray(0, 30), 'TRUNCATED', '@30'],
+    ['a record cut inside the symbol', good().subarray(0, 64), 'TRUNCATED', '@64'],
+    ['one trailing byte', Uint8Array.of(...good(), 0), 'TRAILING_BYTES', '@69'],
+    ['a symbol length of 0', patched((b) => (b[at('limit', 'symbol length')] = 0)), 'INVALID_FIELD', 'symbol'],
+    ['a symbol length of 33', Uint8Array.of(...good().subarray(0, 61), 33, ...Buffer.from('A'.repeat(33))), 'INVALID_FIELD', 'symbol'],
+    ['a symbol length of 255 (not an allocation of 255)', patched((b) => (b[at('limit', 'symbol length')] = 255)), 'INVALID_FIELD', 'symbol'],
+    ['a symbol length longer than the record', patched((b) => (b[at('limit', 'symbol length')] = 8)), 'TRUNCATED', '@69'],
+    ['a symbol length shorter than the record', patched((b) => (b[at('limit', 'symbol length')] = 6)), 'TRAILING_BYTES', '@68'],
+    ['a lower-case symbol byte', patched((b) => (b[at('limit', 'symbol')] = 0x62)), 'INVALID_FIELD', 'symbol'],
+    ['a NUL symbol byte', patched((b) => (b[at('limit', 'symbol') + 6] = 0)), 'INVALID_FIELD', 'symbol'],
+    ['a non-ASCII symbol byte', patched((b) => (b[at('limit', 'symbol') + 3] = 0xc3)), 'INVALID_FIELD', 'symbol'],
+    ['side code 2', patched((b) => (b[at('limit', 'side')] = 2)), 'INVALID_FIELD', 'side'],
+    ['tif code 4', patched((b) => (b[at('limit', 'tif')] = 4)), 'INVALID_FIELD', 'tif'],
+    ['stp code 255', patched((b) => (b[at('limit', 'stp')] = 255)), 'INVALID_FIELD', 'stp'],
+    ['a price of 0', patched((b) => { u64(b, at('limit', 'price'), 0, 0); }), 'INVALID_FIELD', 'price'],
+    ['a qty of 0', patched((b) => { u64(b, at('limit', 'qty'), 0, 0); }), 'INVALID_FIELD', 'qty'],
+    ['an orderId of 0', patched((b) => { u64(b, at('limit', 'orderId'), 0, 0); }), 'INVALID_FIELD', 'orderId'],
+    ['a price of 2^53 (high half 0x200000)', patched((b) => { u64(b, at('limit', 'price'), 0, 0x200000); }), 'INVALID_FIELD', 'price'],
+    ['a ts of 2^64 - 1', patched((b) => { u64(b, at('limit', 'ts'), 0xffffffff, 0xffffffff); }), 'INVALID_FIELD', 'ts'],
+    ['a seq with the top bit set (not negative: unsafe)', patched((b) => { u64(b, at('limit', 'seq'), 0, 0x80000000); }), 'INVALID_FIELD', 'seq'],
+  ];
+
+  it.each(cases)('%s gives %s (%s)', (_what, bytes, code, field) => {
+    const e = thrown(() => binaryCodec.decode(bytes));
+    expect(e).toBeInstanceOf(DecodeError);
+    expect(e).toMatchObject({ code, field });
+  });
+
+  it('accepts the largest safe integer (high half 0x1fffff, low half 0xffffffff)', () => {
+    const b = patched((x) => { u64(x, at('limit', 'price'), 0xffffffff, 0x1fffff); });
+    expect(binaryCodec.decode(b)).toMatchObject({ price: Number.MAX_SAFE_INTEGER });
+  });
+
+  it('checks the cross-field rules of accepted and amended events', () => {
+    const accepted = binaryCodec.encodeToBuffer({ type: 'accepted', symbol: 'X', seq: 1, eventSeq: 1, ts: 1, orderType: 'market', orderId: 1, userId: 0, side: 'buy', price: 0, qty: 1, tif: 'IOC' });
+    accepted[at('accepted', 'orderType')] = 0; // now a limit order at price 0
+    expect(thrown(() => binaryCodec.decode(accepted))).toMatchObject({ code: 'INVALID_FIELD', field: 'price' });
+    const amended = binaryCodec.encodeToBuffer({ type: 'amended', symbol: 'X', seq: 1, eventSeq: 1, ts: 1, orderId: 1, userId: 0, side: 'buy', price: 0, qty: 1, kind: 'SELF_TRADE_DECREMENT' });
+    amended[at('amended', 'kind')] = 0; // REDUCE at price 0
+    expect(thrown(() => binaryCodec.decode(amended))).toMatchObject({ code: 'INVALID_FIELD', field: 'price' });
+  });
+
+  it('refuses bad arguments as programming errors', () => {
+    expect(() => binaryCodec.decode('01' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => binaryCodec.decodeInto(good(), -1, 3, new DecodedMessage())).toThrow(RangeError);
+    expect(() => binaryCodec.decodeInto(good(), 0, 1.5, new DecodedMessage())).toThrow(RangeError);
+  });
+
+  it('does not let the symbol cache pass a bad symbol that differs from a cached one in one byte', () => {
+    const out = new DecodedMessage();
+    const a = good();
+    binaryCodec.decodeInto(a, 0, a.length, out);
+    const bad = patched((b) => (b[at('limit', 'symbol')] = 0x62));
+    expect(() => binaryCodec.decodeInto(bad, 0, bad.length, out)).toThrow(DecodeError);
+    expect(binaryCodec.decodeInto(a, 0, a.length, out).symbol).toBe('BTCUSDT');
+  });
+});

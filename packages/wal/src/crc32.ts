@@ -1,0 +1,65 @@
+// CRC-32 (IEEE 802.3, the polynomial of zlib.crc32) over a range of a byte array, without
+// allocating: short records are hashed in JavaScript with slicing-by-8 tables; long ones go to
+// zlib.crc32 through a subarray (one small view object per call, amortized over the bytes).
+
+import zlib from 'node:zlib';
+
+const T = new Int32Array(256 * 8);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  T[n] = c;
+}
+for (let n = 0; n < 256; n++) {
+  let c = T[n] as number;
+  for (let k = 1; k < 8; k++) {
+    c = (T[c & 0xff] as number) ^ (c >>> 8);
+    T[k * 256 + n] = c;
+  }
+}
+
+const NATIVE_FROM = 512;
+
+/** CRC-32 of `buf[start, end)`, as an unsigned 32-bit integer. */
+export function crc32(buf: Uint8Array, start: number, end: number): number {
+  return crc32i(buf, start, end) >>> 0;
+}
+
+/**
+ * CRC-32 of `buf[start, end)` as a signed 32-bit integer (the same bits as `crc32`). Hot paths use
+ * this form: an unsigned value above 2^30 does not fit a small integer and would be boxed into a
+ * heap number whenever it crosses a call that is not inlined.
+ */
+export function crc32i(buf: Uint8Array, start: number, end: number): number {
+  if (end - start >= NATIVE_FROM) return zlib.crc32(buf.subarray(start, end)) | 0;
+  let c = -1;
+  let i = start;
+  for (; i + 8 <= end; i += 8) {
+    c ^= (buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24);
+    const h = (buf[i + 4] as number) | ((buf[i + 5] as number) << 8) | ((buf[i + 6] as number) << 16) | ((buf[i + 7] as number) << 24);
+    c =
+      (T[1792 + (c & 0xff)] as number) ^
+      (T[1536 + ((c >>> 8) & 0xff)] as number) ^
+      (T[1280 + ((c >>> 16) & 0xff)] as number) ^
+      (T[1024 + (c >>> 24)] as number) ^
+      (T[768 + (h & 0xff)] as number) ^
+      (T[512 + ((h >>> 8) & 0xff)] as number) ^
+      (T[256 + ((h >>> 16) & 0xff)] as number) ^
+      (T[h >>> 24] as number);
+  }
+  for (; i < end; i++) c = (T[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
+  return ~c;
+}
+
+/** Reads a little-endian 32-bit word as a signed integer (compare with `crc32i`). */
+export function readI32(buf: Uint8Array, at: number): number {
+  return (buf[at] as number) | ((buf[at + 1] as number) << 8) | ((buf[at + 2] as number) << 16) | ((buf[at + 3] as number) << 24);
+}
+
+/** Writes a 32-bit integer (signed or unsigned bits) little-endian. */
+export function writeI32(buf: Uint8Array, at: number, v: number): void {
+  buf[at] = v & 0xff;
+  buf[at + 1] = (v >>> 8) & 0xff;
+  buf[at + 2] = (v >>> 16) & 0xff;
+  buf[at + 3] = (v >>> 24) & 0xff;
+}
