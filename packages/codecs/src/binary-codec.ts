@@ -291,7 +291,7 @@ function encodeAmend(m: AmendCommand, buf: Uint8Array, o: number): number {
   if (
     !isValidSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0) ||
-    !(isInt(price) && price >= 1 && isInt(qty) && qty >= 1)
+    !(isInt(price) && price >= 0 && isInt(qty) && qty >= 1)
   ) {
     throw refuse(m);
   }

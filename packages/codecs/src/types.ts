@@ -98,6 +98,7 @@ export interface CancelCommand extends CommandBase {
 /** Amend a resting order to `price` and `qty` remaining (a reduction at the same price keeps priority). */
 export interface AmendCommand extends CommandBase {
   type: 'amend';
+  /** The new price; 0 keeps the current one and makes the amend reduce-only (`qty` below the remaining). */
   price: number;
   qty: number;
 }

@@ -28,7 +28,7 @@ export const RULES: { readonly [T in MessageType]: Rules<Extract<Message, { type
   limit: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', side: SIDES, price: 'pos', qty: 'pos', tif: TIMES_IN_FORCE, stp: SELF_TRADE_PREVENTIONS },
   market: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', side: SIDES, qty: 'pos', stp: SELF_TRADE_PREVENTIONS },
   cancel: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat' },
-  amend: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', price: 'pos', qty: 'pos' },
+  amend: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', price: 'nat', qty: 'pos' },
   accepted: { symbol: 'symbol', seq: 'nat', eventSeq: 'nat', ts: 'nat', orderType: ORDER_TYPES, orderId: 'pos', userId: 'nat', side: SIDES, price: 'nat', qty: 'pos', tif: TIMES_IN_FORCE },
   rejected: { symbol: 'symbol', seq: 'nat', eventSeq: 'nat', ts: 'nat', commandType: COMMAND_TYPES, orderId: 'nat', userId: 'nat', reason: REJECT_REASONS },
   added: { symbol: 'symbol', seq: 'nat', eventSeq: 'nat', ts: 'nat', orderId: 'pos', userId: 'nat', side: SIDES, price: 'pos', qty: 'pos' },

@@ -48,7 +48,7 @@ export const MESSAGE_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>>
   ],
   market: [...COMMAND_BASE, oneOf('side', SIDES), pos('qty'), oneOf('stp', SELF_TRADE_PREVENTIONS)],
   cancel: [...COMMAND_BASE],
-  amend: [...COMMAND_BASE, pos('price'), pos('qty')],
+  amend: [...COMMAND_BASE, nat('price'), pos('qty')],
   accepted: [
     ...EVENT_BASE,
     oneOf('orderType', ORDER_TYPES),
