@@ -1,0 +1,135 @@
+// The publisher's cursor: the outbox offset up to which every event has been acknowledged by the
+// bus, with the id of the last event published (the anchor of the bus's ordering check).
+//
+// File layout (little-endian, 40 bytes):
+//   0  u32  magic 0x47583343 ("GX3C")
+//   4  u16  version (1)
+//   6  u16  reserved (0)
+//   8  u64  offset: the outbox offset to resume publishing at (a record boundary)
+//   16 u64  last event sequence number published before `offset` (0: none)
+//   24 u64  commits: how many times the cursor was written (for monitoring)
+//   32 u32  CRC-32 of bytes 0..31
+//   36 u32  reserved (0)
+//
+// A write is atomic: a temporary file is written and fsync'ed, renamed over the cursor, and the
+// directory fsync'ed. A crash leaves either the old cursor or the new one, never a mix.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { OutboxError } from './errors.js';
+
+const MAGIC = 0x47583343;
+const VERSION = 1;
+const SIZE = 40;
+
+export interface CursorState {
+  /** The outbox offset to resume at. */
+  offset: number;
+  /** The event sequence number of the last event before `offset` (0 when none). */
+  lastEventSeq: number;
+  /** How many times the cursor was committed. */
+  commits: number;
+}
+
+export const CURSOR_FILE = 'publisher.cursor';
+
+function writeU64(b: Buffer, at: number, v: number): void {
+  b.writeUInt32LE(v % 2 ** 32, at);
+  b.writeUInt32LE(Math.floor(v / 2 ** 32), at + 4);
+}
+
+function readU64(b: Buffer, at: number): number {
+  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32;
+}
+
+/**
+ * Reads the cursor in `dir`. No file: the start of the outbox. A file that cannot be trusted:
+ * OutboxError CURSOR_CORRUPT, whose message says how to recover.
+ */
+export function readCursor(dir: string): CursorState {
+  const file = path.join(dir, CURSOR_FILE);
+  let b: Buffer;
+  try {
+    b = fs.readFileSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { offset: 0, lastEventSeq: 0, commits: 0 };
+    throw new OutboxError('CURSOR_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const bad = (why: string): OutboxError =>
+    new OutboxError(
+      'CURSOR_CORRUPT',
+      `${file} is unreadable (${why}). Recovery: delete it to republish the whole outbox (a de-duplicating bus drops what it already holds), or write a known-good offset with writeCursor()`,
+    );
+  if (b.length !== SIZE) throw bad(`${b.length} bytes, expected ${SIZE}`);
+  if (b.readUInt32LE(0) !== MAGIC) throw bad('bad magic number');
+  if (b.readUInt16LE(4) !== VERSION) throw bad(`unknown version ${b.readUInt16LE(4)}`);
+  if (zlib.crc32(b.subarray(0, 32)) !== b.readUInt32LE(32)) throw bad('checksum mismatch');
+  if (b.readUInt16LE(6) !== 0 || b.readUInt32LE(36) !== 0) throw bad('a reserved field is not zero');
+  const state = { offset: readU64(b, 8), lastEventSeq: readU64(b, 16), commits: readU64(b, 24) };
+  if (!Number.isSafeInteger(state.offset) || !Number.isSafeInteger(state.lastEventSeq) || !Number.isSafeInteger(state.commits)) {
+    throw bad('a field beyond the safe integer range');
+  }
+  return state;
+}
+
+function encode(state: CursorState): Buffer {
+  const b = Buffer.alloc(SIZE);
+  b.writeUInt32LE(MAGIC, 0);
+  b.writeUInt16LE(VERSION, 4);
+  writeU64(b, 8, state.offset);
+  writeU64(b, 16, state.lastEventSeq);
+  writeU64(b, 24, state.commits);
+  b.writeUInt32LE(zlib.crc32(b.subarray(0, 32)), 32);
+  return b;
+}
+
+/** Writes the cursor in `dir` atomically (temporary file, fsync, rename, directory fsync), blocking. */
+export function writeCursor(dir: string, state: CursorState): void {
+  const file = path.join(dir, CURSOR_FILE);
+  const tmp = `${file}.tmp`;
+  const b = encode(state);
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, b, 0, SIZE, 0);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    const dfd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch (err) {
+    throw new OutboxError('CURSOR_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The same as writeCursor, with the file operations on the thread pool. */
+export async function writeCursorAsync(dir: string, state: CursorState): Promise<void> {
+  const file = path.join(dir, CURSOR_FILE);
+  const tmp = `${file}.tmp`;
+  const b = encode(state);
+  try {
+    const fh = await fs.promises.open(tmp, 'w');
+    try {
+      await fh.write(b, 0, SIZE, 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, file);
+    const dh = await fs.promises.open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch (err) {
+    throw new OutboxError('CURSOR_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}

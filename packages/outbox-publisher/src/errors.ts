@@ -1,0 +1,22 @@
+// Typed errors of the outbox and the publisher.
+
+export type OutboxErrorCode =
+  | 'CURSOR_CORRUPT' // the cursor file exists but cannot be trusted (bad magic, version, length or checksum)
+  | 'CURSOR_IO' // the cursor could not be read or written
+  | 'OUT_OF_ORDER' // the bus refused a message because its previous message is not the last one it holds
+  | 'PUBLISH_TIMEOUT' // no acknowledgement in time
+  | 'BUS_CLOSED' // publishing on a closed bus
+  | 'BUS_ERROR' // the bus refused or failed a message
+  | 'OUTBOX_FAILED' // the outbox's log failed; appends are refused
+  | 'INVALID_OPTIONS';
+
+export class OutboxError extends Error {
+  override readonly name = 'OutboxError';
+  constructor(
+    readonly code: OutboxErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,245 @@
+// The NATS JetStream bus. Each symbol has its own stream (`<streamPrefix>_<SYMBOL>`, subject
+// `<subjectPrefix>.<symbol>`), created on first use or checked if it exists. A message is published
+// with `Nats-Msg-Id: <symbol>:<eventSeq>` (JetStream drops a repeat within the duplicate window) and
+// `Nats-Expected-Last-Msg-Id: <symbol>:<eventSeq - 1>` (JetStream refuses a message whose
+// predecessor is not the stream's last one: the bus contract's order check; error 10070).
+//
+// Publishes are pipelined: each goes out on the core connection with a reply subject under one
+// inbox subscription, and the acknowledgements are matched as they arrive, so throughput is bounded
+// by the publisher's window, not by a round trip per message. A message without an acknowledgement
+// after `ackTimeoutMs` fails with PUBLISH_TIMEOUT (the publisher rewinds and republishes; the
+// duplicate check makes that safe). The connection reconnects by itself.
+
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { AckCallback, Bus, BusMessage, PublishAck } from './bus.js';
+import { OutboxError } from './errors.js';
+
+export interface NatsBusOptions {
+  /** NATS server URL(s) (default `NATS_URL` or nats://127.0.0.1:4222). */
+  readonly servers?: string | string[];
+  /** Stream name prefix (default `GX3`). */
+  readonly streamPrefix?: string;
+  /** Subject prefix (default `gx3.events`). */
+  readonly subjectPrefix?: string;
+  /** JetStream's duplicate window for the streams it creates (default 2 minutes). */
+  readonly duplicateWindowMs?: number;
+  readonly ackTimeoutMs?: number;
+  /** Stream storage for the streams it creates (default `file`). */
+  readonly storage?: 'file' | 'memory';
+  /** Time to wait for the first connection (default 5000 ms). */
+  readonly connectTimeoutMs?: number;
+}
+
+interface Pending {
+  done: AckCallback;
+  deadline: number;
+}
+
+const ERR_WRONG_LAST_MSG_ID = 10070;
+
+/** The stream of a symbol: names may not contain `.`, `*`, `>` or spaces. */
+export function streamName(prefix: string, symbol: string): string {
+  return `${prefix}_${symbol.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+}
+
+export class NatsJetStreamBus implements Bus {
+  readonly name = 'nats-jetstream';
+  private readonly pending = new Map<string, Pending>();
+  private readonly streams = new Map<string, Promise<void>>();
+  /** Symbols whose stream is known to exist. */
+  private readonly ready = new Set<string>();
+  private readonly inbox: string;
+  private readonly sub: Subscription;
+  private readonly sweeper: NodeJS.Timeout;
+  private nextToken = 0;
+  private closed = false;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly jsm: JetStreamManager,
+    private readonly options: Required<Omit<NatsBusOptions, 'servers' | 'connectTimeoutMs'>>,
+  ) {
+    this.inbox = createInbox();
+    this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => { this.onAck(err, msg); } });
+    this.sweeper = setInterval(() => { this.sweep(); }, Math.max(10, Math.min(250, options.ackTimeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  /** Connects (BUS_ERROR if no server answers in time). */
+  static async connect(options: NatsBusOptions = {}): Promise<NatsJetStreamBus> {
+    const servers = options.servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers,
+        timeout: options.connectTimeoutMs ?? 5000,
+        reconnect: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        name: 'gx3-publisher',
+      });
+    } catch (err) {
+      throw new OutboxError('BUS_ERROR', `cannot connect to NATS at ${String(servers)}: ${(err as Error).message}`, { cause: err });
+    }
+    const jsm = await jetstreamManager(nc);
+    return new NatsJetStreamBus(nc, jsm, {
+      streamPrefix: options.streamPrefix ?? 'GX3',
+      subjectPrefix: options.subjectPrefix ?? 'gx3.events',
+      duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
+      ackTimeoutMs: options.ackTimeoutMs ?? 5000,
+      storage: options.storage ?? 'file',
+    });
+  }
+
+  /** The subject of a symbol's events. */
+  subject(symbol: string): string {
+    return `${this.options.subjectPrefix}.${symbol}`;
+  }
+
+  /** The stream of a symbol. */
+  stream(symbol: string): string {
+    return streamName(this.options.streamPrefix, symbol);
+  }
+
+  /** Creates the symbol's stream, or checks the existing one covers its subject. */
+  ensureStream(symbol: string): Promise<void> {
+    let p = this.streams.get(symbol);
+    if (!p) {
+      p = this.createOrCheck(symbol).then(() => {
+        this.ready.add(symbol);
+      });
+      this.streams.set(symbol, p);
+      p.catch(() => this.streams.delete(symbol)); // try again on the next publish
+    }
+    return p;
+  }
+
+  publish(msg: BusMessage, done: AckCallback): void {
+    if (this.closed) {
+      done(new OutboxError('BUS_CLOSED', 'the NATS bus is closed'));
+      return;
+    }
+    if (!this.ready.has(msg.symbol)) {
+      // The payload is only valid during this call: keep a copy while the stream is being made.
+      const kept: BusMessage = {
+        symbol: msg.symbol,
+        eventSeq: msg.eventSeq,
+        id: msg.id,
+        previousId: msg.previousId,
+        payload: new Uint8Array(msg.payload),
+        event: msg.event,
+      };
+      this.ensureStream(msg.symbol).then(
+        () => {
+          this.publish(kept, done);
+        },
+        (err: unknown) => {
+          done(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+      return;
+    }
+    const token = (this.nextToken++).toString(36);
+    const h = headers();
+    h.set('Nats-Msg-Id', msg.id);
+    if (msg.previousId !== undefined) h.set('Nats-Expected-Last-Msg-Id', msg.previousId);
+    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs });
+    try {
+      // The client queues the bytes until its next flush: give it a copy of the payload, which is
+      // only valid during this call.
+      this.nc.publish(this.subject(msg.symbol), new Uint8Array(msg.payload), { reply: `${this.inbox}.${token}`, headers: h });
+    } catch (err) {
+      this.pending.delete(token);
+      done(new OutboxError('BUS_ERROR', `publish of ${msg.id} failed: ${(err as Error).message}`, { cause: err }));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweeper);
+    this.failAll(new OutboxError('BUS_CLOSED', 'the NATS bus was closed with acknowledgements pending'));
+    try {
+      this.sub.unsubscribe();
+      await this.nc.drain();
+    } catch {
+      await this.nc.close();
+    }
+  }
+
+  private async createOrCheck(symbol: string): Promise<void> {
+    const name = this.stream(symbol);
+    const subject = this.subject(symbol);
+    try {
+      const info = await this.jsm.streams.info(name);
+      if (!info.config.subjects.includes(subject)) {
+        throw new OutboxError('BUS_ERROR', `stream ${name} exists but does not hold subject ${subject} (it holds ${info.config.subjects.join(', ')})`);
+      }
+      return;
+    } catch (err) {
+      if (err instanceof OutboxError) throw err;
+      if (!/not found/i.test((err as Error).message)) {
+        throw new OutboxError('BUS_ERROR', `cannot look up stream ${name}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    try {
+      await this.jsm.streams.add({
+        name,
+        subjects: [subject],
+        duplicate_window: this.options.duplicateWindowMs * 1_000_000,
+        storage: this.options.storage,
+      });
+    } catch (err) {
+      throw new OutboxError('BUS_ERROR', `cannot create stream ${name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private onAck(err: Error | null, msg: Msg): void {
+    const token = msg.subject.slice(this.inbox.length + 1);
+    const p = this.pending.get(token);
+    if (!p) return; // timed out already
+    this.pending.delete(token);
+    if (err) {
+      p.done(new OutboxError('BUS_ERROR', err.message, { cause: err }));
+      return;
+    }
+    if (msg.headers?.hasError === true) {
+      p.done(new OutboxError('BUS_ERROR', `JetStream answered ${msg.headers.code} ${msg.headers.description}`));
+      return;
+    }
+    let ack: { duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
+    try {
+      ack = msg.json();
+    } catch (e) {
+      p.done(new OutboxError('BUS_ERROR', `unreadable JetStream acknowledgement: ${(e as Error).message}`));
+      return;
+    }
+    if (ack.error) {
+      const code = ack.error.err_code === ERR_WRONG_LAST_MSG_ID ? 'OUT_OF_ORDER' : 'BUS_ERROR';
+      p.done(new OutboxError(code, `JetStream refused the message: ${ack.error.description ?? 'unknown error'} (${ack.error.err_code ?? ack.error.code ?? '?'})`));
+      return;
+    }
+    p.done(null, ack.duplicate === true ? DUPLICATE : STORED);
+  }
+
+  private sweep(): void {
+    if (this.pending.size === 0) return;
+    const now = Date.now();
+    for (const [token, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(token);
+        p.done(new OutboxError('PUBLISH_TIMEOUT', `no JetStream acknowledgement within ${this.options.ackTimeoutMs} ms`));
+      }
+    }
+  }
+
+  private failAll(err: Error): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.done(err);
+  }
+}
+
+const DUPLICATE: PublishAck = { duplicate: true };
+const STORED: PublishAck = { duplicate: false };

@@ -1,0 +1,429 @@
+// The publisher: tails an outbox from its committed cursor and publishes every event to a bus, at
+// least once, in order, with up to `window` messages in flight.
+//
+// - It reads only what is durable: in the writer's process it reads up to the outbox's durable
+//   offset and wakes on its notification; in another process it polls.
+// - Acknowledgements may arrive in any order; the publisher advances only over the contiguous
+//   prefix of acknowledged events. `CmdEnd` markers are never published: once everything before
+//   one is acknowledged, the offset after it becomes the next cursor. The cursor is written at
+//   most every `commitIntervalMs` (one atomic file write covers many commands).
+// - On any failure (an error, a refusal, no acknowledgement within `ackTimeoutMs`) it drops what it
+//   has in flight, rewinds to the committed cursor and publishes again from there after an
+//   exponential backoff with jitter. A de-duplicating bus acknowledges the repeats as duplicates;
+//   the bus's order check (bus.ts) guarantees that nothing after a failed message is stored before it.
+
+import { BinaryCodec, codecByName, DecodedMessage, type Codec, type CodecName, type Event } from '@gx3/codecs';
+import { WalReader, WalRecord } from '@gx3/wal';
+import { EventMessage, type Bus } from './bus.js';
+import { readCursor, writeCursorAsync, type CursorState } from './cursor.js';
+import { OutboxError } from './errors.js';
+import type { EventOutbox } from './outbox.js';
+
+export interface PublisherOptions {
+  /** The outbox's log directory. */
+  readonly dir: string;
+  readonly bus: Bus;
+  /** Where the cursor file lives (default: `dir`). */
+  readonly cursorDir?: string;
+  /** The outbox, when it is written in this process: the publisher then reads up to its durable offset and wakes on its notification. */
+  readonly outbox?: EventOutbox;
+  /** The outbox's codec, when `outbox` is not given (default `binary`). */
+  readonly codec?: Codec | CodecName;
+  /** Messages in flight at most (default 1024). */
+  readonly window?: number;
+  /** Poll interval when tailing an outbox written by another process (default 20 ms). */
+  readonly pollIntervalMs?: number;
+  /** Cursor writes at most this often (default 50 ms). */
+  readonly commitIntervalMs?: number;
+  /** A message without acknowledgement after this long is a failure (default 5000 ms). */
+  readonly ackTimeoutMs?: number;
+  /** Retry backoff: first delay, cap and jitter fraction (defaults 20 ms, 5000 ms, 0.5). */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number; readonly jitter?: number };
+  readonly maxRecordSize?: number;
+  /** Called on every failure (the publisher retries by itself). */
+  readonly onError?: (err: Error) => void;
+}
+
+export interface PublisherStats {
+  /** Messages handed to the bus (repeats included). */
+  published: number;
+  /** Acknowledgements received (duplicates included). */
+  acknowledged: number;
+  /** Acknowledgements that said the bus already held the message. */
+  duplicates: number;
+  /** Failures (each one rewinds). */
+  failures: number;
+  /** Messages in flight now. */
+  inFlight: number;
+  /** The cursor on disk: everything before it is acknowledged. */
+  committedOffset: number;
+  /** Everything before it is acknowledged (may be ahead of the cursor on disk). */
+  acknowledgedOffset: number;
+  /** Where reading goes on. */
+  readOffset: number;
+  /** The end of what can be published (the outbox's durable offset; with polling, what was read). */
+  outboxEnd: number;
+  /** Bytes of outbox not yet acknowledged. */
+  lagBytes: number;
+  /** Event sequence number of the last event acknowledged. */
+  lastEventSeq: number;
+  lastError: Error | undefined;
+  running: boolean;
+}
+
+interface Entry {
+  /** Offset after the record. */
+  next: number;
+  /** 0 for a CmdEnd marker. */
+  eventSeq: number;
+  acked: boolean;
+  sentAt: number;
+}
+
+export class Publisher {
+  private readonly bus: Bus;
+  private readonly dir: string;
+  private readonly cursorDir: string;
+  private readonly outbox: EventOutbox | undefined;
+  private readonly codec: Codec;
+  private readonly binary: BinaryCodec | undefined;
+  private readonly scratch = new DecodedMessage();
+  private readonly window: number;
+  private readonly pollIntervalMs: number;
+  private readonly commitIntervalMs: number;
+  private readonly ackTimeoutMs: number;
+  private readonly backoffInitial: number;
+  private readonly backoffMax: number;
+  private readonly jitter: number;
+  private readonly maxRecordSize: number;
+  private readonly onError: ((err: Error) => void) | undefined;
+
+  private reader: WalReader | undefined;
+  private readonly rec = new WalRecord();
+  private committed: CursorState = { offset: 0, lastEventSeq: 0, commits: 0 };
+  /** Acknowledged prefix: the next cursor candidate. */
+  private ackedOffset = 0;
+  private ackedEventSeq = 0;
+  /** The last acknowledged event of the prefix (may be past the last CmdEnd in it). */
+  private prefixEventSeq = 0;
+  private pending: Entry[] = [];
+  private head = 0;
+  private inFlight = 0;
+  private generation = 0;
+  private attempt = 0;
+  private running = false;
+  private stopping = false;
+  private pumpScheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private commitTimer: NodeJS.Timeout | undefined;
+  private committing: Promise<void> | undefined;
+  private unlisten: (() => void) | undefined;
+  private waiters: { offset: number; resolve: () => void }[] = [];
+  private readonly counters = { published: 0, acknowledged: 0, duplicates: 0, failures: 0 };
+  private lastError: Error | undefined;
+
+  constructor(options: PublisherOptions) {
+    this.bus = options.bus;
+    this.dir = options.dir;
+    this.cursorDir = options.cursorDir ?? options.dir;
+    this.outbox = options.outbox;
+    const codec = options.outbox?.codec ?? options.codec ?? 'binary';
+    this.codec = typeof codec === 'object' ? codec : codecByName(codec);
+    this.binary = this.codec instanceof BinaryCodec ? this.codec : undefined;
+    this.window = positive('window', options.window ?? 1024);
+    this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 20);
+    this.commitIntervalMs = nonNegative('commitIntervalMs', options.commitIntervalMs ?? 50);
+    this.ackTimeoutMs = positive('ackTimeoutMs', options.ackTimeoutMs ?? 5000);
+    this.backoffInitial = positive('backoff.initialMs', options.backoff?.initialMs ?? 20);
+    this.backoffMax = positive('backoff.maxMs', options.backoff?.maxMs ?? 5000);
+    this.jitter = options.backoff?.jitter ?? 0.5;
+    if (!(this.jitter >= 0 && this.jitter <= 1)) throw new OutboxError('INVALID_OPTIONS', `backoff.jitter must be in 0..1, got ${this.jitter}`);
+    this.maxRecordSize = options.maxRecordSize ?? 1 << 20;
+    this.onError = options.onError;
+  }
+
+  /** Reads the cursor (CURSOR_CORRUPT if it cannot be trusted) and starts publishing. */
+  start(): void {
+    if (this.running) return;
+    this.committed = readCursor(this.cursorDir);
+    this.ackedOffset = this.committed.offset;
+    this.ackedEventSeq = this.committed.lastEventSeq;
+    this.running = true;
+    this.stopping = false;
+    this.openReader();
+    if (this.outbox) this.unlisten = this.outbox.onDurable(() => { this.schedulePump(); });
+    this.sweepTimer = setInterval(() => { this.sweep(); }, Math.max(10, this.ackTimeoutMs / 4));
+    this.sweepTimer.unref();
+    this.schedulePump();
+  }
+
+  /**
+   * Stops reading, waits (up to the acknowledgement timeout) for what is in flight, commits the
+   * cursor and releases the outbox's files. The bus is not closed: it may be shared.
+   */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.stopping = true;
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.pollTimer);
+    this.retryTimer = undefined;
+    this.pollTimer = undefined;
+    const deadline = Date.now() + this.ackTimeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.commitTimer);
+    this.sweepTimer = undefined;
+    this.commitTimer = undefined;
+    this.unlisten?.();
+    this.running = false;
+    this.generation++; // late acknowledgements are ignored from here on
+    await this.committing;
+    await this.commit();
+    this.reader?.close();
+    this.reader = undefined;
+  }
+
+  stats(): PublisherStats {
+    const end = this.outbox ? this.outbox.durableOffset : (this.reader?.offset ?? this.ackedOffset);
+    return {
+      ...this.counters,
+      inFlight: this.inFlight,
+      committedOffset: this.committed.offset,
+      acknowledgedOffset: this.ackedOffset,
+      readOffset: this.reader?.offset ?? this.ackedOffset,
+      outboxEnd: end,
+      lagBytes: Math.max(0, end - this.ackedOffset),
+      lastEventSeq: this.prefixEventSeq,
+      lastError: this.lastError,
+      running: this.running,
+    };
+  }
+
+  /** Resolves once everything before `offset` is acknowledged (and at least part of a commit is under way). */
+  acknowledged(offset: number): Promise<void> {
+    if (this.ackedOffset >= offset) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ offset, resolve }));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private openReader(): void {
+    this.reader?.close();
+    const outbox = this.outbox;
+    this.reader = new WalReader(this.dir, {
+      from: this.committed.offset,
+      maxRecordSize: this.maxRecordSize,
+      ...(outbox ? { end: () => outbox.durableOffset } : {}),
+    });
+    this.pending = [];
+    this.head = 0;
+    this.inFlight = 0;
+    this.ackedOffset = this.committed.offset;
+    this.ackedEventSeq = this.committed.lastEventSeq;
+    this.prefixEventSeq = this.committed.lastEventSeq;
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || !this.running || this.stopping) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (!this.running || this.stopping || this.retryTimer !== undefined) return;
+    const reader = this.reader;
+    if (!reader) return;
+    const gen = this.generation;
+    while (this.inFlight < this.window) {
+      let rec: WalRecord | null;
+      let event: Event | undefined;
+      try {
+        rec = reader.next(this.rec);
+        if (rec === null) break;
+        event = this.decode(rec);
+      } catch (err) {
+        this.fail(err as Error);
+        return;
+      }
+      const next = rec.offset + 8 + rec.length;
+      if (event === undefined) {
+        this.pending.push({ next, eventSeq: 0, acked: true, sentAt: 0 });
+        this.advance();
+        continue;
+      }
+      const entry: Entry = { next, eventSeq: event.eventSeq, acked: false, sentAt: Date.now() };
+      this.pending.push(entry);
+      this.inFlight++;
+      this.counters.published++;
+      const msg = new EventMessage(event, rec.buf, rec.start, rec.end);
+      this.bus.publish(msg, (err, ack) => {
+        if (gen !== this.generation) return; // from before a rewind
+        if (err) {
+          this.fail(err);
+          return;
+        }
+        entry.acked = true;
+        this.inFlight--;
+        this.counters.acknowledged++;
+        if (ack?.duplicate === true) this.counters.duplicates++;
+        this.attempt = 0;
+        this.advance();
+        this.schedulePump();
+      });
+      if (gen !== this.generation) return; // the bus failed synchronously
+    }
+    if (this.inFlight < this.window && !this.outbox && this.running && !this.stopping) {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = setTimeout(() => {
+        this.pump();
+      }, this.pollIntervalMs);
+      this.pollTimer.unref();
+    }
+  }
+
+  /** The event in a record, or undefined for a CmdEnd marker (decoded without allocating, with the binary codec). */
+  private decode(rec: WalRecord): Event | undefined {
+    if (this.binary) {
+      const d = this.binary.decodeInto(rec.buf, rec.start, rec.end - rec.start, this.scratch);
+      return d.type === 'cmdEnd' ? undefined : (d.toMessage() as Event);
+    }
+    const e = this.codec.decode(rec.buf.subarray(rec.start, rec.end)) as Event;
+    return e.type === 'cmdEnd' ? undefined : e;
+  }
+
+  /** Moves the acknowledged prefix forward; a CmdEnd in it becomes the cursor candidate. */
+  private advance(): void {
+    const p = this.pending;
+    let moved = false;
+    while (this.head < p.length) {
+      const e = p[this.head] as Entry;
+      if (!e.acked) break;
+      this.head++;
+      if (e.eventSeq > 0) {
+        this.prefixEventSeq = e.eventSeq;
+      } else {
+        this.ackedOffset = e.next;
+        this.ackedEventSeq = this.prefixEventSeq;
+        moved = true;
+      }
+    }
+    if (this.head > 4096 && this.head * 2 > p.length) {
+      this.pending = p.slice(this.head);
+      this.head = 0;
+    }
+    if (!moved) return;
+    if (this.waiters.length > 0) {
+      const still: typeof this.waiters = [];
+      for (const w of this.waiters) {
+        if (w.offset <= this.ackedOffset) w.resolve();
+        else still.push(w);
+      }
+      this.waiters = still;
+    }
+    if (this.commitTimer === undefined && this.committing === undefined) {
+      this.commitTimer = setTimeout(() => {
+        this.commitTimer = undefined;
+        this.committing = this.commit().finally(() => {
+          this.committing = undefined;
+        });
+      }, this.commitIntervalMs);
+      this.commitTimer.unref();
+    }
+  }
+
+  private async commit(): Promise<void> {
+    if (this.ackedOffset <= this.committed.offset) return;
+    const state: CursorState = { offset: this.ackedOffset, lastEventSeq: this.ackedEventSeq, commits: this.committed.commits + 1 };
+    try {
+      await writeCursorAsync(this.cursorDir, state);
+      this.committed = state;
+    } catch (err) {
+      this.report(err as Error);
+    }
+    // Commits that became possible while this one was being written.
+    if (this.running && !this.stopping && this.ackedOffset > this.committed.offset && this.commitTimer === undefined) {
+      this.commitTimer = setTimeout(() => {
+        this.commitTimer = undefined;
+        this.committing = this.commit().finally(() => {
+          this.committing = undefined;
+        });
+      }, this.commitIntervalMs);
+      this.commitTimer.unref();
+    }
+  }
+
+  /** Drops everything in flight, rewinds to the acknowledged prefix and retries after a backoff. */
+  private fail(err: Error): void {
+    this.generation++;
+    this.counters.failures++;
+    this.report(err);
+    if (!this.running || this.stopping) {
+      this.inFlight = 0;
+      return;
+    }
+    // Everything before the acknowledged prefix is safe; restart from the last cursor candidate.
+    const resumeAt = this.ackedOffset;
+    const resumeSeq = this.ackedEventSeq;
+    const delay = Math.min(this.backoffMax, this.backoffInitial * 2 ** Math.min(this.attempt, 30)) * (1 - this.jitter * Math.random());
+    this.attempt++;
+    clearTimeout(this.retryTimer);
+    this.inFlight = 0;
+    this.pending = [];
+    this.head = 0;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.running || this.stopping) return;
+      try {
+        this.reader?.close();
+        this.reader = new WalReader(this.dir, {
+          from: resumeAt,
+          maxRecordSize: this.maxRecordSize,
+          ...(this.outbox ? { end: () => (this.outbox as EventOutbox).durableOffset } : {}),
+        });
+        this.ackedOffset = resumeAt;
+        this.ackedEventSeq = resumeSeq;
+        this.prefixEventSeq = resumeSeq;
+      } catch (e) {
+        this.fail(e as Error);
+        return;
+      }
+      this.pump();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Fails the oldest message in flight if it waited longer than the acknowledgement timeout. */
+  private sweep(): void {
+    if (this.inFlight === 0 || this.retryTimer !== undefined) return;
+    const oldest = this.pending.find((e, i) => i >= this.head && !e.acked);
+    if (oldest && Date.now() - oldest.sentAt > this.ackTimeoutMs) {
+      this.fail(new OutboxError('PUBLISH_TIMEOUT', `no acknowledgement for event ${oldest.eventSeq} within ${this.ackTimeoutMs} ms`));
+    }
+  }
+
+  private report(err: Error): void {
+    this.lastError = err;
+    try {
+      this.onError?.(err);
+    } catch {
+      // a throwing error handler must not stop the publisher
+    }
+  }
+}
+
+function positive(name: string, v: number): number {
+  if (!(Number.isFinite(v) && v > 0)) throw new OutboxError('INVALID_OPTIONS', `${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!(Number.isFinite(v) && v >= 0)) throw new OutboxError('INVALID_OPTIONS', `${name} must be a non-negative number, got ${v}`);
+  return v;
+}
