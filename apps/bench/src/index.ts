@@ -3,3 +3,4 @@ export { DEFAULT_MIX, generate, generateText, type GeneratorOptions } from './ge
 export { apply, bookFor, replay, type ReplayOptions, type ReplayPerf, type ReplayResult } from './replay.js';
 export { summarize, SummarySink, type ReplaySummary } from './summary.js';
 export { OpKind, parseWorkload, type Workload } from './workload.js';
+export { commandAt, recoverEngine, replayEngine, summaryFromOutbox, type EnginePerf, type EngineReplayOptions } from './engine-replay.js';

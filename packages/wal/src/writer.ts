@@ -83,6 +83,7 @@ export class WalWriter {
   private waiters: { target: number; resolve: (offset: number) => void; reject: (err: Error) => void }[] = [];
   private toClose: number[] = [];
   private listeners: ((durableOffset: number) => void)[] = [];
+  private failureListeners: ((err: WalError) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
   private error: WalError | undefined;
   private closed = false;
@@ -190,6 +191,32 @@ export class WalWriter {
     return () => {
       this.listeners = this.listeners.filter((l) => l !== listener);
     };
+  }
+
+  /** Calls `listener` once if the writer fails (a write, fsync or roll error, also from the interval timer). */
+  onFailure(listener: (err: WalError) => void): () => void {
+    this.failureListeners.push(listener);
+    return () => {
+      this.failureListeners = this.failureListeners.filter((l) => l !== listener);
+    };
+  }
+
+  /**
+   * Closes the files at once, discarding what is buffered and not yet written (for a writer whose
+   * owner failed: nothing more may reach the disk). No fsync.
+   */
+  abort(): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    this.bufLen = 0;
+    this.closed = true;
+    if (!this.syncing) {
+      for (const fd of this.toClose) this.io.close(fd);
+      this.toClose = [];
+      this.io.close(this.fd);
+    } else {
+      this.toClose.push(this.fd);
+    }
   }
 
   /**
@@ -503,6 +530,12 @@ export class WalWriter {
     const waiting = this.waiters;
     this.waiters = [];
     for (const w of waiting) w.reject(this.error ?? new WalError('FAILED', 'log failed'));
+    const failed = this.error;
+    if (failed) {
+      const listeners = this.failureListeners;
+      this.failureListeners = [];
+      for (const l of listeners) l(failed);
+    }
   }
 }
 

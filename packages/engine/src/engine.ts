@@ -1,0 +1,163 @@
+// The engine: one SymbolActor per configured symbol, each in its own directory under `dataDir`,
+// and, when a bus is given, one publisher per symbol tailing its outbox.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { codecByName, type Codec, type CodecName, type Command } from '@gx3/codecs';
+import { Publisher, type Bus, type PublisherOptions } from '@gx3/outbox-publisher';
+import type { OrderBook } from '@gx3/orderbook';
+import type { Durability, FileIO } from '@gx3/wal';
+import { EngineError } from './errors.js';
+import { refusal, SymbolActor, type CommandOutcome, type Refusal, type SymbolConfig } from './symbol-actor.js';
+
+export interface EngineOptions {
+  readonly dataDir: string;
+  readonly symbols: readonly SymbolConfig[];
+  /** Default `batch` (group commit). */
+  readonly durability?: Durability;
+  /** Codec of both logs (default `binary`; `json` for reading the logs by eye). */
+  readonly codec?: Codec | CodecName;
+  /** Commands per batch at most (default 512). */
+  readonly batchMax?: number;
+  /** Mailbox capacity per symbol (default 65,536). */
+  readonly mailboxSize?: number;
+  /** With durability `interval` (default 2 ms). */
+  readonly syncIntervalMs?: number;
+  /** Microseconds since the Unix epoch, for command timestamps. */
+  readonly clock?: () => number;
+  readonly segmentSize?: number;
+  /** The file layer of the logs (tests inject I/O faults through it). */
+  readonly io?: FileIO;
+  /** Makes each symbol's book (default: an OrderBook over the symbol's band). */
+  readonly bookFactory?: (config: SymbolConfig) => OrderBook;
+  /** Publish each symbol's events to this bus. */
+  readonly bus?: Bus;
+  /** Options of the publishers (window, timeouts, backoff). */
+  readonly publisher?: Omit<PublisherOptions, 'dir' | 'bus' | 'outbox' | 'codec'>;
+}
+
+const SYMBOL = /^[A-Z0-9._-]{1,32}$/;
+
+export const defaultClock = (): number => Math.floor((performance.timeOrigin + performance.now()) * 1000);
+
+export class Engine {
+  readonly dataDir: string;
+  readonly codec: Codec;
+  private readonly actors = new Map<string, SymbolActor>();
+  private readonly publishers: Publisher[] = [];
+  private readonly publisherOf = new Map<Publisher, SymbolActor>();
+  private closed = false;
+
+  private constructor(options: EngineOptions) {
+    this.dataDir = options.dataDir;
+    this.codec = typeof options.codec === 'object' ? options.codec : codecByName(options.codec ?? 'binary');
+    const durability = options.durability ?? 'batch';
+    if (!['none', 'batch', 'interval'].includes(durability)) throw new EngineError('INVALID_CONFIG', `durability must be none, batch or interval, got ${durability}`);
+    const batchMax = options.batchMax ?? 512;
+    const mailboxSize = options.mailboxSize ?? 65_536;
+    if (!Number.isSafeInteger(batchMax) || batchMax < 1) throw new EngineError('INVALID_CONFIG', `batchMax must be a positive integer, got ${batchMax}`);
+    if (!Number.isSafeInteger(mailboxSize) || mailboxSize < 1 || mailboxSize > 1 << 24) {
+      throw new EngineError('INVALID_CONFIG', `mailboxSize must be an integer in 1..2^24, got ${mailboxSize}`);
+    }
+    if (options.symbols.length === 0) throw new EngineError('INVALID_CONFIG', 'no symbols configured');
+    try {
+      fs.mkdirSync(this.dataDir, { recursive: true });
+    } catch (err) {
+      throw new EngineError('INVALID_CONFIG', `cannot create ${this.dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      for (const config of options.symbols) {
+        if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -`);
+        if (this.actors.has(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol} is configured twice`);
+        const actor = SymbolActor.open(config, {
+          dir: path.join(this.dataDir, config.symbol),
+          durability,
+          codec: this.codec,
+          batchMax,
+          mailboxSize,
+          syncIntervalMs: options.syncIntervalMs ?? 2,
+          clock: options.clock ?? defaultClock,
+          ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+          ...(options.io === undefined ? {} : { io: options.io }),
+          ...(options.bookFactory === undefined ? {} : { bookFactory: options.bookFactory }),
+        });
+        this.actors.set(config.symbol, actor);
+      }
+    } catch (err) {
+      for (const a of this.actors.values()) void a.close();
+      throw err;
+    }
+    if (options.bus) {
+      for (const actor of this.actors.values()) {
+        const p = new Publisher({ ...options.publisher, dir: path.join(this.dataDir, actor.symbol, 'ev'), bus: options.bus, outbox: actor.outbox });
+        p.start();
+        this.publishers.push(p);
+        this.publisherOf.set(p, actor);
+      }
+    }
+  }
+
+  /** Opens every symbol's logs and recovers its book (torn tails repaired, missing events derived again). */
+  static open(options: EngineOptions): Promise<Engine> {
+    return new Promise((resolve) => {
+      resolve(new Engine(options));
+    });
+  }
+
+  get symbols(): string[] {
+    return [...this.actors.keys()];
+  }
+
+  actor(symbol: string): SymbolActor | undefined {
+    return this.actors.get(symbol);
+  }
+
+  /** The publisher of each symbol, when a bus was given. */
+  get publisherList(): readonly Publisher[] {
+    return this.publishers;
+  }
+
+  /** Routes a command to its symbol's actor: its sequence number, or a refusal. */
+  trySubmit(cmd: Command): number | Refusal {
+    if (this.closed) return CLOSED;
+    const actor = this.actors.get(cmd.symbol);
+    if (!actor) return refusal('UNKNOWN_SYMBOL', `unknown symbol ${JSON.stringify(cmd.symbol)}`);
+    return actor.trySubmit(cmd);
+  }
+
+  /** Routes a command and resolves with its events once durable. */
+  submit(cmd: Command): Promise<CommandOutcome> {
+    if (this.closed) return Promise.reject(new EngineError('CLOSED', 'the engine is closed'));
+    const actor = this.actors.get(cmd.symbol);
+    if (!actor) return Promise.reject(new EngineError('UNKNOWN_SYMBOL', `unknown symbol ${JSON.stringify(cmd.symbol)}`));
+    return actor.submit(cmd);
+  }
+
+  /** Stops intake, drains the mailboxes, syncs, stops the publishers and closes the logs. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.actors.values()].map((a) => a.close()));
+    // Let each publisher catch up with its outbox (bounded), then stop it.
+    await Promise.all(
+      this.publishers.map(async (p) => {
+        const actor = this.publisherOf.get(p);
+        if (actor && !actor.halted) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            p.acknowledged(actor.outbox.durableOffset),
+            new Promise((r) => {
+              timer = setTimeout(r, CATCH_UP_MS);
+            }),
+          ]);
+          clearTimeout(timer);
+        }
+        await p.stop();
+      }),
+    );
+  }
+}
+
+const CLOSED = refusal('CLOSED', 'the engine is closed');
+/** How long close() lets a publisher catch up with its outbox. */
+const CATCH_UP_MS = 5000;

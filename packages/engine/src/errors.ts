@@ -1,0 +1,22 @@
+// Typed errors of the engine. A refusal on the hot path (`trySubmit`) is returned, not thrown: the
+// refusal objects are preallocated constants with the same codes.
+
+export type EngineErrorCode =
+  | 'UNKNOWN_SYMBOL' // no actor for the command's symbol
+  | 'MAILBOX_FULL' // backpressure: the symbol's mailbox is full; try again later
+  | 'HALTED' // the actor hit an I/O error and stopped; restart the engine to recover
+  | 'INVALID_COMMAND' // the command cannot be logged (a field of the wrong type or range)
+  | 'CLOSED' // the engine is closing or closed
+  | 'RECOVERY_FAILED' // the logs on disk are inconsistent in a way recovery cannot repair
+  | 'INVALID_CONFIG'; // bad options
+
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

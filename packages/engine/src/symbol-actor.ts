@@ -1,0 +1,581 @@
+// One symbol's single writer. Commands enter a bounded ring mailbox, get their sequence number and
+// timestamp there, and are processed in batches of up to `batchMax` on the event loop: each command
+// is appended to the command log, applied to the book, and its events and CmdEnd appended to the
+// outbox. At the end of a batch both logs are flushed; the batch is acknowledged once both logs are
+// durable per the durability mode. With `batch` durability the two logs sync concurrently and the
+// next batch is processed while they do (group commit: the log coalesces the syncs requested
+// meanwhile into one). An I/O error halts the actor: it acknowledges nothing more and refuses
+// every command until the engine is restarted (which recovers from the logs).
+
+import path from 'node:path';
+import type { Codec, Command, Event } from '@gx3/codecs';
+import { BinaryCodec, DecodedMessage } from '@gx3/codecs';
+import { OrderBook } from '@gx3/orderbook';
+import { EventOutbox } from '@gx3/outbox-publisher';
+import { listSegments, nodeFileIO, truncateLog, WalReader, WalRecord, WalWriter, type Durability, type FileIO, type SegmentRef } from '@gx3/wal';
+import { EngineSink } from './event-sink.js';
+import { EngineError, type EngineErrorCode } from './errors.js';
+import { SIDE_CODE, STP_CODE, TIF_CODE } from './mapping.js';
+
+export interface SymbolConfig {
+  readonly symbol: string;
+  /** Price band in ticks (default 1 .. 1,000,000,000). */
+  readonly minPrice?: number;
+  readonly maxPrice?: number;
+  /** Largest order quantity (default 2^48). */
+  readonly maxQty?: number;
+  /** Order slots allocated up front (default 65,536). */
+  readonly initialOrders?: number;
+}
+
+export interface ActorOptions {
+  /** The symbol's directory: `cmd/` (command log) and `ev/` (outbox) live in it. */
+  readonly dir: string;
+  readonly durability: Durability;
+  readonly codec: Codec;
+  readonly batchMax: number;
+  /** Mailbox capacity (rounded up to a power of two). */
+  readonly mailboxSize: number;
+  readonly syncIntervalMs: number;
+  /** Microseconds since the Unix epoch. */
+  readonly clock: () => number;
+  readonly segmentSize?: number;
+  /** The file layer of both logs (tests inject I/O faults through it). */
+  readonly io?: FileIO;
+  /** Makes the book (default: an OrderBook over the symbol's band). */
+  readonly bookFactory?: (config: SymbolConfig) => OrderBook;
+}
+
+/** A typed refusal of `trySubmit` (a preallocated constant per code). */
+export interface Refusal {
+  readonly ok: false;
+  readonly code: EngineErrorCode;
+  readonly message: string;
+}
+
+export interface CommandOutcome {
+  readonly seq: number;
+  readonly events: Event[];
+}
+
+export interface RecoveryReport {
+  /** Commands replayed from the command log. */
+  readonly commands: number;
+  /** Commands whose events were missing from the outbox and were derived again. */
+  readonly rederived: number;
+  /** Outbox bytes cut because the command log did not cover them. */
+  readonly outboxBytesCut: number;
+  /** Torn tails repaired on open (command log, outbox). */
+  readonly tornTails: number;
+  /** How long opening and recovering took, in milliseconds. */
+  readonly millis: number;
+}
+
+interface Waiter {
+  resolve: (outcome: CommandOutcome) => void;
+  reject: (err: Error) => void;
+}
+
+interface PendingAck {
+  seq: number;
+  waiter: Waiter;
+  events: Event[];
+}
+
+interface BatchMark {
+  seq: number;
+  cmdOffset: number;
+  evOffset: number;
+}
+
+export const refusal = (code: EngineErrorCode, message: string): Refusal => Object.freeze({ ok: false, code, message });
+const NO_EVENTS: Event[] = [];
+const FULL = refusal('MAILBOX_FULL', 'the mailbox is full: retry after the actor catches up');
+const CLOSED = refusal('CLOSED', 'the engine is closing');
+
+export class SymbolActor {
+  readonly symbol: string;
+  readonly book: OrderBook;
+  readonly outbox: EventOutbox;
+  readonly cmdLog: WalWriter;
+  readonly recovery: RecoveryReport;
+
+  private readonly codec: Codec;
+  private readonly sink: EngineSink;
+  private readonly clock: () => number;
+  private readonly batchMax: number;
+  private readonly durability: Durability;
+  private readonly mask: number;
+  private readonly cmds: (Command | undefined)[];
+  private readonly waiting: (Waiter | undefined)[];
+  private head = 0;
+  private tail = 0;
+  private lastSeq: number;
+  private processed: number;
+  private durable: number;
+  private scheduled = false;
+  private closing = false;
+  private haltError: EngineError | undefined;
+  private haltRefusal: Refusal | undefined;
+  private acks: PendingAck[] = [];
+  private marks: BatchMark[] = [];
+  private processedWaiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private durableWaiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private durableListeners: ((seq: number) => void)[] = [];
+
+  private constructor(config: SymbolConfig, options: ActorOptions) {
+    this.symbol = config.symbol;
+    this.codec = options.codec;
+    this.clock = options.clock;
+    this.batchMax = options.batchMax;
+    this.durability = options.durability;
+    let cap = 1;
+    while (cap < options.mailboxSize) cap *= 2;
+    this.mask = cap - 1;
+    this.cmds = new Array<Command | undefined>(cap).fill(undefined);
+    this.waiting = new Array<Waiter | undefined>(cap).fill(undefined);
+
+    const cmdDir = path.join(options.dir, 'cmd');
+    const evDir = path.join(options.dir, 'ev');
+    const walOptions = {
+      durability: options.durability,
+      syncIntervalMs: options.syncIntervalMs,
+      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+      ...(options.io === undefined ? {} : { io: options.io }),
+    };
+    const started = performance.now();
+    const io = options.io ?? nodeFileIO;
+    this.cmdLog = WalWriter.open(cmdDir, walOptions);
+    let tornTails = this.cmdLog.repaired ? 1 : 0;
+    let outbox: EventOutbox | undefined;
+    try {
+      // The outbox, its torn tail repaired by opening it, and its last CmdEnd (found from the end).
+      outbox = EventOutbox.open(evDir, { ...walOptions, codec: this.codec });
+      if (outbox.log.repaired) tornTails++;
+      const last = lastCmdEnd(io, evDir, this.codec);
+      // Events after the last CmdEnd belong to a command whose events were not all written: cut
+      // them (the command is derived again from the command log below).
+      let cut = 0;
+      if (outbox.log.nextOffset > last.offset) {
+        outbox.log.closeSync();
+        cut += truncateLog(evDir, last.offset, { io });
+        outbox = EventOutbox.open(evDir, { ...walOptions, codec: this.codec });
+      }
+      this.sink = new EngineSink(this.symbol, outbox, 0);
+      this.book = options.bookFactory
+        ? options.bookFactory(config)
+        : new OrderBook({
+            minPrice: config.minPrice ?? 1,
+            maxPrice: config.maxPrice ?? 1_000_000_000,
+            maxQty: config.maxQty ?? 2 ** 48,
+            initialOrders: config.initialOrders ?? 65_536,
+          });
+      this.book.setSink(this.sink);
+
+      // Replay the command log into the fresh book; derive again the events the outbox is missing.
+      let commands = 0;
+      let rederived = 0;
+      const reader = new WalReader(cmdDir, { io });
+      const rec = new WalRecord();
+      const binary = this.codec instanceof BinaryCodec ? this.codec : undefined;
+      const scratch = new DecodedMessage();
+      try {
+        this.sink.writing = last.seq === 0;
+        for (let r = reader.next(rec); r; r = reader.next(rec)) {
+          const cmd = binary
+            ? (binary.decodeInto(r.buf, r.start, r.end - r.start, scratch) as unknown as Command)
+            : (this.codec.decode(r.buf.subarray(r.start, r.end)) as Command);
+          if (cmd.seq !== commands + 1) {
+            throw new EngineError('RECOVERY_FAILED', `${cmdDir}: command ${commands + 1} expected at offset ${r.offset}, found seq ${cmd.seq}`);
+          }
+          commands++;
+          if (this.sink.writing) rederived++;
+          this.apply(cmd, false);
+          if (cmd.seq === last.seq) {
+            checkEventSeq(last.seq, last.eventSeq, this.sink.eventSeq);
+            this.sink.writing = true;
+          }
+        }
+      } finally {
+        reader.close();
+      }
+
+      // The outbox ahead of the command log (the two logs sync concurrently, so a power loss can
+      // leave it so): cut it back to the last command the command log holds. Those events were never
+      // acknowledged.
+      if (commands < last.seq) {
+        outbox.log.closeSync();
+        const covered = lastCmdEndCovered(io, evDir, this.codec, commands);
+        checkEventSeq(covered.seq, covered.eventSeq, this.sink.eventSeq);
+        cut += truncateLog(evDir, covered.offset, { io });
+        outbox = EventOutbox.open(evDir, { ...walOptions, codec: this.codec });
+        this.sink.outbox = outbox;
+        this.sink.writing = true;
+      }
+      this.outbox = outbox;
+      outbox.log.syncNow();
+      this.lastSeq = commands;
+      this.processed = commands;
+      this.durable = commands;
+      this.recovery = { commands, rederived, outboxBytesCut: cut, tornTails, millis: performance.now() - started };
+    } catch (err) {
+      this.cmdLog.closeSync();
+      outbox?.log.closeSync();
+      if (err instanceof EngineError) throw err;
+      throw new EngineError('RECOVERY_FAILED', `cannot recover ${this.symbol} from ${options.dir}: ${(err as Error).message}`, { cause: err });
+    }
+    this.cmdLog.onDurable(() => {
+      this.checkDurable();
+    });
+    // A log that fails on its own (an interval sync, a roll) halts the actor too.
+    this.cmdLog.onFailure((err) => {
+      this.halt(err);
+    });
+    this.outbox.log.onFailure((err) => {
+      this.halt(err);
+    });
+    this.outbox.onDurable(() => {
+      this.checkDurable();
+    });
+  }
+
+  /** Opens the symbol's logs in `options.dir` and recovers its book from them. */
+  static open(config: SymbolConfig, options: ActorOptions): SymbolActor {
+    return new SymbolActor(config, options);
+  }
+
+  /** The sequence number of the last command accepted into the mailbox. */
+  get lastSubmittedSeq(): number {
+    return this.lastSeq;
+  }
+
+  /** Every command up to this sequence number has been applied to the book. */
+  get processedSeq(): number {
+    return this.processed;
+  }
+
+  /** Every command up to this sequence number is durable and acknowledged. */
+  get durableSeq(): number {
+    return this.durable;
+  }
+
+  /** Commands waiting in the mailbox. */
+  get queued(): number {
+    return this.tail - this.head;
+  }
+
+  /** The error that halted the actor, if it halted. */
+  get halted(): EngineError | undefined {
+    return this.haltError;
+  }
+
+  /**
+   * Enqueues a command: returns its sequence number, or a refusal (MAILBOX_FULL, HALTED, CLOSED,
+   * INVALID_COMMAND). The command's `seq` is set, and its `ts` when it is 0.
+   */
+  trySubmit(cmd: Command): number | Refusal {
+    return this.enqueue(cmd, undefined);
+  }
+
+  /** Enqueues a command and resolves with its events once it is durable; rejects with an EngineError if refused or halted. */
+  submit(cmd: Command): Promise<CommandOutcome> {
+    return new Promise((resolve, reject) => {
+      const r = this.enqueue(cmd, { resolve, reject });
+      if (typeof r !== 'number') reject(new EngineError(r.code, r.message));
+    });
+  }
+
+  /** Resolves once every command up to `seq` has been applied. */
+  waitForProcessed(seq: number): Promise<void> {
+    if (this.processed >= seq) return Promise.resolve();
+    if (this.haltError) return Promise.reject(this.haltError);
+    return new Promise((resolve, reject) => this.processedWaiters.push({ seq, resolve, reject }));
+  }
+
+  /** Resolves once every command up to `seq` is durable. */
+  waitForDurable(seq: number): Promise<void> {
+    if (this.durable >= seq) return Promise.resolve();
+    if (this.haltError) return Promise.reject(this.haltError);
+    return new Promise((resolve, reject) => this.durableWaiters.push({ seq, resolve, reject }));
+  }
+
+  /** Calls `listener` with the new durable sequence number whenever it advances. */
+  onDurable(listener: (seq: number) => void): () => void {
+    this.durableListeners.push(listener);
+    return () => {
+      this.durableListeners = this.durableListeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** Stops intake, processes what is queued, waits until it is durable, and closes the logs. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (!this.haltError) {
+      while (this.head < this.tail && !this.haltError) this.processBatch();
+      try {
+        await Promise.all([this.cmdLog.sync(), this.outbox.sync()]);
+        this.checkDurable();
+      } catch (err) {
+        this.halt(err);
+      }
+    }
+    if (this.haltError) {
+      // Nothing more may reach the disk: what is buffered belongs to commands that were not acknowledged.
+      this.cmdLog.abort();
+      this.outbox.log.abort();
+      return;
+    }
+    await Promise.allSettled([this.cmdLog.close(), this.outbox.close()]);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private enqueue(cmd: Command, waiter: Waiter | undefined): number | Refusal {
+    if (this.haltRefusal) return this.haltRefusal;
+    if (this.closing) return CLOSED;
+    if (this.tail - this.head > this.mask) return FULL;
+    if (cmd.symbol !== this.symbol) return refusal('UNKNOWN_SYMBOL', `command for ${cmd.symbol} sent to the actor of ${this.symbol}`);
+    const seq = this.lastSeq + 1;
+    cmd.seq = seq;
+    if (cmd.ts === 0) cmd.ts = this.clock();
+    try {
+      this.codec.encodedLength(cmd);
+    } catch (err) {
+      cmd.seq = 0;
+      return refusal('INVALID_COMMAND', (err as Error).message);
+    }
+    this.lastSeq = seq;
+    const i = this.tail & this.mask;
+    this.cmds[i] = cmd;
+    this.waiting[i] = waiter;
+    this.tail++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+    return seq;
+  }
+
+  private readonly run = (): void => {
+    this.scheduled = false;
+    if (this.haltError) return;
+    this.processBatch();
+    if (this.head < this.tail && !this.haltError && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.run);
+    }
+  };
+
+  private processBatch(): void {
+    const end = Math.min(this.tail, this.head + this.batchMax);
+    if (end === this.head) return;
+    try {
+      while (this.head < end) {
+        const i = this.head & this.mask;
+        const cmd = this.cmds[i] as Command;
+        const waiter = this.waiting[i];
+        this.cmds[i] = undefined;
+        this.waiting[i] = undefined;
+        this.head++;
+        // Registered before anything can fail, so that a halt rejects it.
+        const ack: PendingAck | undefined = waiter ? { seq: cmd.seq, waiter, events: NO_EVENTS } : undefined;
+        if (ack) this.acks.push(ack);
+        const log = this.cmdLog;
+        const at = log.reserve(this.codec.maxLength);
+        log.commit(this.codec.encode(cmd, log.buffer, at));
+        this.apply(cmd, waiter !== undefined);
+        this.processed = cmd.seq;
+        if (ack) ack.events = this.sink.collected ?? NO_EVENTS;
+      }
+      this.cmdLog.flush();
+      this.outbox.flush();
+    } catch (err) {
+      this.halt(err);
+      return;
+    }
+    this.marks.push({ seq: this.processed, cmdOffset: this.cmdLog.writtenOffset, evOffset: this.outbox.log.writtenOffset });
+    this.wakeProcessed();
+    if (this.durability === 'batch') {
+      Promise.all([this.cmdLog.sync(), this.outbox.sync()]).then(
+        () => {
+          this.checkDurable();
+        },
+        (err: unknown) => {
+          this.halt(err);
+        },
+      );
+    } else {
+      this.checkDurable();
+    }
+  }
+
+  /** Applies one command to the book (its events go to the sink). */
+  private apply(cmd: Command, collect: boolean): void {
+    const sink = this.sink;
+    const book = this.book;
+    sink.begin(cmd.seq, cmd.ts, cmd.userId, cmd.type === 'limit' ? cmd.tif : ('GTC'), collect);
+    switch (cmd.type) {
+      case 'limit':
+        book.submitLimit(cmd.orderId, cmd.userId, SIDE_CODE[cmd.side], cmd.price, cmd.qty, TIF_CODE[cmd.tif], STP_CODE[cmd.stp]);
+        break;
+      case 'market':
+        book.submitMarket(cmd.orderId, cmd.userId, SIDE_CODE[cmd.side], cmd.qty, STP_CODE[cmd.stp]);
+        break;
+      case 'cancel': {
+        const owner = book.ownerOf(cmd.orderId);
+        if (owner >= 0 && owner !== cmd.userId) sink.engineReject('cancel', cmd.orderId, 'NOT_OWNER');
+        else book.cancel(cmd.orderId);
+        break;
+      }
+      case 'amend': {
+        const owner = book.ownerOf(cmd.orderId);
+        if (owner >= 0 && owner !== cmd.userId) sink.engineReject('amend', cmd.orderId, 'NOT_OWNER');
+        else if (cmd.price === 0) book.reduce(cmd.orderId, cmd.qty);
+        else book.amend(cmd.orderId, cmd.price, cmd.qty);
+        break;
+      }
+    }
+    sink.end();
+  }
+
+  private checkDurable(): void {
+    const cmdDurable = this.cmdLog.durableOffset;
+    const evDurable = this.outbox.durableOffset;
+    let seq = this.durable;
+    let n = 0;
+    const marks = this.marks;
+    while (n < marks.length) {
+      const m = marks[n] as BatchMark;
+      if (m.cmdOffset > cmdDurable || m.evOffset > evDurable) break;
+      seq = m.seq;
+      n++;
+    }
+    if (n === 0) return;
+    this.marks = n === marks.length ? [] : marks.slice(n);
+    this.markDurable(seq);
+  }
+
+  private markDurable(seq: number): void {
+    if (seq <= this.durable || this.haltError) return;
+    this.durable = seq;
+    let n = 0;
+    const acks = this.acks;
+    while (n < acks.length && (acks[n] as PendingAck).seq <= seq) {
+      const a = acks[n] as PendingAck;
+      a.waiter.resolve({ seq: a.seq, events: a.events });
+      n++;
+    }
+    if (n > 0) this.acks = n === acks.length ? [] : acks.slice(n);
+    if (this.durableWaiters.length > 0) {
+      const still: typeof this.durableWaiters = [];
+      for (const w of this.durableWaiters) {
+        if (w.seq <= seq) w.resolve();
+        else still.push(w);
+      }
+      this.durableWaiters = still;
+    }
+    for (const l of this.durableListeners) l(seq);
+  }
+
+  private wakeProcessed(): void {
+    if (this.processedWaiters.length === 0) return;
+    const still: typeof this.processedWaiters = [];
+    for (const w of this.processedWaiters) {
+      if (w.seq <= this.processed) w.resolve();
+      else still.push(w);
+    }
+    this.processedWaiters = still;
+  }
+
+  private halt(err: unknown): void {
+    if (this.haltError) return;
+    const e = new EngineError('HALTED', `actor ${this.symbol} halted after an I/O error: ${(err as Error).message}; restart the engine to recover`, {
+      cause: err,
+    });
+    this.haltError = e;
+    this.haltRefusal = refusal('HALTED', e.message);
+    for (const a of this.acks) a.waiter.reject(e);
+    this.acks = [];
+    while (this.head < this.tail) {
+      const i = this.head & this.mask;
+      this.waiting[i]?.reject(e);
+      this.cmds[i] = undefined;
+      this.waiting[i] = undefined;
+      this.head++;
+    }
+    for (const w of this.processedWaiters) w.reject(e);
+    for (const w of this.durableWaiters) w.reject(e);
+    this.processedWaiters = [];
+    this.durableWaiters = [];
+  }
+}
+
+function checkEventSeq(seq: number, expected: number, replayed: number): void {
+  if (expected !== replayed) {
+    throw new EngineError(
+      'RECOVERY_FAILED',
+      `the outbox holds events up to ${expected} after command ${seq}, but replaying the command log gives ${replayed}: the logs do not belong together`,
+    );
+  }
+}
+
+interface CmdEndAt {
+  /** The offset after the CmdEnd record. */
+  offset: number;
+  seq: number;
+  eventSeq: number;
+}
+
+/** Calls `visit` with the type, seq and eventSeq of every record of the outbox from `from`. */
+function scanOutbox(io: FileIO, dir: string, codec: Codec, from: number, visit: (type: string, seq: number, eventSeq: number, end: number) => boolean): void {
+  const reader = new WalReader(dir, { io, from });
+  const rec = new WalRecord();
+  const scratch = new DecodedMessage();
+  const binary = codec instanceof BinaryCodec ? codec : undefined;
+  try {
+    for (let r = reader.next(rec); r; r = reader.next(rec)) {
+      const end = r.offset + 8 + r.length;
+      if (binary) {
+        const d = binary.decodeInto(r.buf, r.start, r.end - r.start, scratch);
+        if (!visit(d.type, d.seq, d.eventSeq, end)) return;
+      } else {
+        const e = codec.decode(r.buf.subarray(r.start, r.end)) as Event;
+        if (!visit(e.type, e.seq, e.eventSeq, end)) return;
+      }
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+/** The outbox's last CmdEnd, looked for from its last segment backwards (zeros when there is none). */
+function lastCmdEnd(io: FileIO, dir: string, codec: Codec): CmdEndAt {
+  const out: CmdEndAt = { offset: 0, seq: 0, eventSeq: 0 };
+  const segments = listSegments(io, dir);
+  for (let i = segments.length - 1; i >= 0 && out.seq === 0; i--) {
+    scanOutbox(io, dir, codec, (segments[i] as SegmentRef).base, (type, seq, eventSeq, end) => {
+      if (type === 'cmdEnd') {
+        out.offset = end;
+        out.seq = seq;
+        out.eventSeq = eventSeq;
+      }
+      return true;
+    });
+  }
+  return out;
+}
+
+/** The outbox's last CmdEnd of a command up to `lastSeq`. */
+function lastCmdEndCovered(io: FileIO, dir: string, codec: Codec, lastSeq: number): CmdEndAt {
+  const out: CmdEndAt = { offset: 0, seq: 0, eventSeq: 0 };
+  scanOutbox(io, dir, codec, 0, (type, seq, eventSeq, end) => {
+    if (type !== 'cmdEnd') return true;
+    if (seq > lastSeq) return false;
+    out.offset = end;
+    out.seq = seq;
+    out.eventSeq = eventSeq;
+    return true;
+  });
+  return out;
+}
