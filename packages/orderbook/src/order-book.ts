@@ -285,6 +285,13 @@ export class OrderBook {
     return isId(orderId) && this.ids.get(orderId) !== NIL;
   }
 
+  /** The user id of the resting order `orderId`, or -1 when it is not resting. Does not allocate. */
+  ownerOf(orderId: number): number {
+    if (!isId(orderId)) return NIL;
+    const o = this.ids.get(orderId);
+    return o === NIL ? NIL : (this.oUser[o] as number);
+  }
+
   /** The resting order `orderId`, or undefined (never seen, filled or canceled). */
   getOrder(orderId: number): OrderView | undefined {
     if (!isId(orderId)) return undefined;

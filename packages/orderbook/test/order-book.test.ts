@@ -545,3 +545,15 @@ describe('capacity', () => {
     expect(rec.events).toEqual([canceled(1, ALICE, CancelReason.User, 1)]);
   });
 });
+
+describe('ownerOf', () => {
+  it('names the user of a resting order and -1 otherwise', () => {
+    const { book } = setup();
+    book.submitLimit(1, BOB, Buy, 100, 1);
+    expect(book.ownerOf(1)).toBe(BOB);
+    expect(book.ownerOf(2)).toBe(-1);
+    expect(book.ownerOf(0)).toBe(-1);
+    book.cancel(1);
+    expect(book.ownerOf(1)).toBe(-1);
+  });
+});
