@@ -153,8 +153,21 @@ export class WalWriter {
       throw err instanceof WalError ? err : new WalError('IO', `cannot open log ${dir}: ${(err as Error).message}`, { cause: err });
     }
     if (this.durability === 'interval') {
+      // The timer keeps the process alive only while something written is not durable yet: a
+      // caller awaiting durability must not see the process exit under it.
       this.timer = setInterval(() => {
-        if (this.error === undefined && this.nextOffset > this.durable) this.sync().catch(() => undefined);
+        if (this.error === undefined && this.nextOffset > this.durable) {
+          this.sync().then(
+            () => {
+              if (this.nextOffset <= this.durable) this.timer?.unref();
+            },
+            () => {
+              this.timer?.unref();
+            },
+          );
+        } else {
+          this.timer?.unref();
+        }
       }, interval);
       this.timer.unref();
     }
@@ -295,6 +308,7 @@ export class WalWriter {
     this.segWritten += len;
     this.bufLen = 0;
     if (this.durability === 'none') this.advance(this.writtenOffset);
+    else if (this.timer !== undefined && this.error === undefined) this.timer.ref();
     if (this.spareState === 'none' && this.preallocate && this.segWritten * 4 >= this.segmentSize) this.makeSpare();
     return this.writtenOffset;
   }
