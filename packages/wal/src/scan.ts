@@ -79,8 +79,10 @@ export class FileWindow {
 }
 
 /** One past the last non-zero byte of the file (0 for an all-zero file). */
+const ZERO_CHUNK = Buffer.alloc(1 << 20);
+
 export function dataEnd(io: FileIO, fd: number, size: number): number {
-  const chunk = Buffer.allocUnsafe(Math.min(size, 1 << 20));
+  const chunk = Buffer.allocUnsafe(Math.min(size, ZERO_CHUNK.length));
   let end = size;
   while (end > 0) {
     const from = Math.max(0, end - chunk.length);
@@ -91,7 +93,10 @@ export function dataEnd(io: FileIO, fd: number, size: number): number {
       if (r === 0) break;
       got += r;
     }
-    for (let i = got - 1; i >= 0; i--) if (chunk[i] !== 0) return from + i + 1;
+    // A preallocated segment is mostly zeros: compare whole chunks natively, bytes only where needed.
+    if (!(got === ZERO_CHUNK.length ? chunk.equals(ZERO_CHUNK) : chunk.subarray(0, got).equals(ZERO_CHUNK.subarray(0, got)))) {
+      for (let i = got - 1; i >= 0; i--) if (chunk[i] !== 0) return from + i + 1;
+    }
     end = from;
   }
   return 0;
