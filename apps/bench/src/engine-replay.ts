@@ -8,10 +8,10 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { BinaryCodec, DecodedMessage, codecByName, type CodecName, type Command, type Event } from '@gx3/codecs';
 import { Engine, type SymbolActor, type SymbolConfig } from '@gx3/engine';
-import { Side, type OrderBook } from '@gx3/orderbook';
+import type { OrderBook } from '@gx3/orderbook';
 import { WalReader, WalRecord, type Durability } from '@gx3/wal';
 import { BenchError } from './errors.js';
-import type { ReplaySummary } from './summary.js';
+import { ChunkedHasher, summarizeBook, type ReplaySummary } from './summary.js';
 import { OpKind, type Workload } from './workload.js';
 
 export const REPLAY_SYMBOL = 'REPLAY';
@@ -176,7 +176,7 @@ export function summaryFromOutbox(evDir: string, codecName: CodecName, book: Ord
   const rec = new WalRecord();
   const scratch = new DecodedMessage();
   const th = createHash('sha256');
-  let parts: string[] = [];
+  const chunk = new ChunkedHasher(th);
   const s = { trades: 0, volume: 0, cancels: 0, cancelRejects: 0, rejects: 0, amends: 0, amendRejects: 0 };
   try {
     for (let r = reader.next(rec); r; r = reader.next(rec)) {
@@ -186,11 +186,7 @@ export function summaryFromOutbox(evDir: string, codecName: CodecName, book: Ord
         case 'trade':
           s.trades++;
           s.volume += e.qty;
-          parts.push(`${e.makerOrderId},${e.takerOrderId},${e.price},${e.qty};`);
-          if (parts.length >= 4096) {
-            th.update(parts.join(''));
-            parts = [];
-          }
+          chunk.add(`${e.makerOrderId},${e.takerOrderId},${e.price},${e.qty};`);
           break;
         case 'canceled':
           if (e.reason === 'USER') s.cancels++;
@@ -210,38 +206,18 @@ export function summaryFromOutbox(evDir: string, codecName: CodecName, book: Ord
   } finally {
     reader.close();
   }
-  th.update(parts.join(''));
-  const bh = createHash('sha256');
-  const rest = { bids: 0, bidQty: 0, asks: 0, askQty: 0 };
-  let bparts: string[] = [];
-  for (const side of [Side.Buy, Side.Sell]) {
-    const tag = side === Side.Buy ? 'B' : 'S';
-    book.forEachOrder(side, (id, _user, price, qty) => {
-      bparts.push(`${tag},${price},${id},${qty};`);
-      if (bparts.length >= 4096) {
-        bh.update(bparts.join(''));
-        bparts = [];
-      }
-      if (side === Side.Buy) {
-        rest.bids++;
-        rest.bidQty += qty;
-      } else {
-        rest.asks++;
-        rest.askQty += qty;
-      }
-    });
-  }
-  bh.update(bparts.join(''));
+  chunk.end();
+  const b = summarizeBook(book);
   return {
     ops,
     ...s,
-    restingBids: rest.bids,
-    restingBidQty: rest.bidQty,
-    restingAsks: rest.asks,
-    restingAskQty: rest.askQty,
-    bestBid: book.bestBid,
-    bestAsk: book.bestAsk,
+    restingBids: b.restingBids,
+    restingBidQty: b.restingBidQty,
+    restingAsks: b.restingAsks,
+    restingAskQty: b.restingAskQty,
+    bestBid: b.bestBid,
+    bestAsk: b.bestAsk,
     tradeHash: th.digest('hex').slice(0, 16),
-    bookHash: bh.digest('hex').slice(0, 16),
+    bookHash: b.bookHash,
   };
 }

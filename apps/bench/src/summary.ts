@@ -103,7 +103,8 @@ export class SummarySink implements BookEventSink {
   }
 }
 
-class ChunkedHasher {
+/** Feeds many small strings to a hash in large chunks. */
+export class ChunkedHasher {
   private parts: string[] = [];
   private size = 0;
   constructor(private readonly h: Hash) {}
@@ -122,8 +123,11 @@ class ChunkedHasher {
   }
 }
 
-/** The summary of a finished replay. */
-export function summarize(ops: number, sink: SummarySink, book: OrderBook): ReplaySummary {
+/** The final book's part of the summary: resting orders and quantities per side, best prices, bookHash. */
+export type BookSummary = Pick<ReplaySummary, 'restingBids' | 'restingBidQty' | 'restingAsks' | 'restingAskQty' | 'bestBid' | 'bestAsk' | 'bookHash'>;
+
+/** SHA-256 over `side,price,id,remainingQty;` for every resting order, bids then asks, each best price first and in time priority. */
+export function summarizeBook(book: OrderBook): BookSummary {
   const bh = createHash('sha256');
   const chunk = new ChunkedHasher(bh);
   const rest = [
@@ -141,6 +145,20 @@ export function summarize(ops: number, sink: SummarySink, book: OrderBook): Repl
   }
   chunk.end();
   return {
+    restingBids: rest[0][0],
+    restingBidQty: rest[0][1],
+    restingAsks: rest[1][0],
+    restingAskQty: rest[1][1],
+    bestBid: book.bestBid,
+    bestAsk: book.bestAsk,
+    bookHash: bh.digest('hex').slice(0, 16),
+  };
+}
+
+/** The summary of a finished replay. */
+export function summarize(ops: number, sink: SummarySink, book: OrderBook): ReplaySummary {
+  const b = summarizeBook(book);
+  return {
     ops,
     trades: sink.trades,
     volume: sink.volume,
@@ -149,13 +167,13 @@ export function summarize(ops: number, sink: SummarySink, book: OrderBook): Repl
     rejects: sink.rejects,
     amends: sink.amends,
     amendRejects: sink.amendRejects,
-    restingBids: rest[0][0],
-    restingBidQty: rest[0][1],
-    restingAsks: rest[1][0],
-    restingAskQty: rest[1][1],
-    bestBid: book.bestBid,
-    bestAsk: book.bestAsk,
+    restingBids: b.restingBids,
+    restingBidQty: b.restingBidQty,
+    restingAsks: b.restingAsks,
+    restingAskQty: b.restingAskQty,
+    bestBid: b.bestBid,
+    bestAsk: b.bestAsk,
     tradeHash: sink.tradeHash(),
-    bookHash: bh.digest('hex').slice(0, 16),
+    bookHash: b.bookHash,
   };
 }
