@@ -337,14 +337,15 @@ export class SymbolActor {
     if (this.tail - this.head > this.mask) return FULL;
     if (cmd.symbol !== this.symbol) return refusal('UNKNOWN_SYMBOL', `command for ${cmd.symbol} sent to the actor of ${this.symbol}`);
     const seq = this.lastSeq + 1;
+    const givenSeq = cmd.seq;
     cmd.seq = seq;
-    if (cmd.ts === 0) cmd.ts = this.clock();
     try {
       this.codec.encodedLength(cmd);
     } catch (err) {
-      cmd.seq = 0;
+      cmd.seq = givenSeq; // a refused command is left as it was given
       return refusal('INVALID_COMMAND', (err as Error).message);
     }
+    if (cmd.ts === 0) cmd.ts = this.clock();
     this.lastSeq = seq;
     const i = this.tail & this.mask;
     this.cmds[i] = cmd;
