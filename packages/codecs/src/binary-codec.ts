@@ -174,20 +174,35 @@ function refuse(msg: unknown): EncodeError {
 // number passed to a function that is not inlined is boxed, which would allocate per field. On
 // any failure, `refuse` names the first invalid field by the schema, as the JSON codec does.
 
+/**
+ * DataViews of the last few buffers used: encoders write into, and decoders read from, a few
+ * long-lived buffers (a command log's and an outbox's append buffers, a reader's window), so a view
+ * is made once per buffer, not per record.
+ */
+const VIEWS = 4;
+const viewBufs: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
+const views: DataView[] = [];
+for (let i = 0; i < VIEWS; i++) views.push(new DataView(new ArrayBuffer(8)));
+let nextView = 0;
+
+function viewFor(buf: Uint8Array): DataView {
+  for (let i = 0; i < VIEWS; i++) if (viewBufs[i] === buf) return views[i] as DataView;
+  const i = nextView;
+  nextView = (i + 1) % VIEWS;
+  viewBufs[i] = buf;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  views[i] = v;
+  return v;
+}
+
 /** Writes U64[0, n) as u64 LE from `at` (the values are safe non-negative integers). */
 function writeU64s(buf: Uint8Array, at: number, n: number): void {
+  const dv = viewFor(buf);
   for (let i = 0; i < n; i++, at += 8) {
     const v = U64[i] as number;
     const lo = v >>> 0;
-    const hi = (v - lo) * INV_TWO_32;
-    buf[at] = lo;
-    buf[at + 1] = lo >>> 8;
-    buf[at + 2] = lo >>> 16;
-    buf[at + 3] = lo >>> 24;
-    buf[at + 4] = hi;
-    buf[at + 5] = hi >>> 8;
-    buf[at + 6] = hi >>> 16;
-    buf[at + 7] = hi >>> 24;
+    dv.setUint32(at, lo, true);
+    dv.setUint32(at + 4, (v - lo) * INV_TWO_32, true);
   }
 }
 
@@ -530,9 +545,10 @@ function badField(field: string, at: number, what: string): DecodeError {
 function readU64s(b: Uint8Array, o: number, block: IntBlock): Float64Array {
   const mins = block.mins;
   let at = o + block.at;
+  const dv = viewFor(b);
   for (let i = 0; i < mins.length; i++, at += 8) {
-    const lo = ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
-    const hi = ((b[at + 4] as number) | ((b[at + 5] as number) << 8) | ((b[at + 6] as number) << 16) | ((b[at + 7] as number) << 24)) >>> 0;
+    const lo = dv.getUint32(at, true);
+    const hi = dv.getUint32(at + 4, true);
     if (hi > MAX_HIGH) throw badField(block.names[i] ?? '?', at, `high half 0x${hi.toString(16)} makes an unsafe integer`);
     const v = hi * TWO_32 + lo;
     if (v < (mins[i] as number)) throw badField(block.names[i] ?? '?', at, `${v} (must be >= ${String(mins[i])})`);
