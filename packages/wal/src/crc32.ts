@@ -20,6 +20,24 @@ for (let n = 0; n < 256; n++) {
 
 const NATIVE_FROM = 512;
 
+// DataViews of the last few buffers hashed (a log's append buffer, a reader's window): two 32-bit
+// reads per 8 bytes instead of eight byte reads, with a view made once per buffer.
+const VIEWS = 4;
+const viewBufs: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
+const views: DataView[] = [];
+for (let k = 0; k < VIEWS; k++) views.push(new DataView(new ArrayBuffer(8)));
+let nextView = 0;
+
+function viewFor(buf: Uint8Array): DataView {
+  for (let k = 0; k < VIEWS; k++) if (viewBufs[k] === buf) return views[k] as DataView;
+  const k = nextView;
+  nextView = (k + 1) % VIEWS;
+  viewBufs[k] = buf;
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  views[k] = v;
+  return v;
+}
+
 /** CRC-32 of `buf[start, end)`, as an unsigned 32-bit integer. */
 export function crc32(buf: Uint8Array, start: number, end: number): number {
   return crc32i(buf, start, end) >>> 0;
@@ -34,9 +52,10 @@ export function crc32i(buf: Uint8Array, start: number, end: number): number {
   if (end - start >= NATIVE_FROM) return zlib.crc32(buf.subarray(start, end)) | 0;
   let c = -1;
   let i = start;
+  const dv = viewFor(buf);
   for (; i + 8 <= end; i += 8) {
-    c ^= (buf[i] as number) | ((buf[i + 1] as number) << 8) | ((buf[i + 2] as number) << 16) | ((buf[i + 3] as number) << 24);
-    const h = (buf[i + 4] as number) | ((buf[i + 5] as number) << 8) | ((buf[i + 6] as number) << 16) | ((buf[i + 7] as number) << 24);
+    c ^= dv.getInt32(i, true);
+    const h = dv.getInt32(i + 4, true);
     c =
       (T[1792 + (c & 0xff)] as number) ^
       (T[1536 + ((c >>> 8) & 0xff)] as number) ^
