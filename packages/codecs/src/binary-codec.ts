@@ -195,6 +195,16 @@ function viewFor(buf: Uint8Array): DataView {
   return v;
 }
 
+/** The last symbol found valid: an engine encodes one symbol's records, so the check is one comparison. */
+let lastValidSymbol = '';
+
+function validSymbol(s: unknown): s is string {
+  if (s === lastValidSymbol) return true;
+  if (!isValidSymbol(s)) return false;
+  lastValidSymbol = s;
+  return true;
+}
+
 /** Writes U64[0, n) as u64 LE from `at` (the values are safe non-negative integers). */
 function writeU64s(buf: Uint8Array, at: number, n: number): void {
   const dv = viewFor(buf);
@@ -221,7 +231,7 @@ function encodeLimit(m: LimitCommand, buf: Uint8Array, o: number): number {
   const tif = TIMES_IN_FORCE.indexOf(m.tif);
   const stp = SELF_TRADE_PREVENTIONS.indexOf(m.stp);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(price) && price >= 1 && isInt(qty) && qty >= 1) ||
     (side | tif | stp) < 0
@@ -253,7 +263,7 @@ function encodeMarket(m: MarketCommand, buf: Uint8Array, o: number): number {
   const side = SIDES.indexOf(m.side);
   const stp = SELF_TRADE_PREVENTIONS.indexOf(m.stp);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(qty) && qty >= 1) ||
     (side | stp) < 0
@@ -281,7 +291,7 @@ function encodeMarket(m: MarketCommand, buf: Uint8Array, o: number): number {
 function encodeCancel(m: CancelCommand, buf: Uint8Array, o: number): number {
   const { symbol, seq, reqId, orderId, userId, ts } = m;
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0)
   ) {
     throw refuse(m);
@@ -304,7 +314,7 @@ function encodeCancel(m: CancelCommand, buf: Uint8Array, o: number): number {
 function encodeAmend(m: AmendCommand, buf: Uint8Array, o: number): number {
   const { symbol, seq, reqId, orderId, userId, ts, price, qty } = m;
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(price) && price >= 0 && isInt(qty) && qty >= 1)
   ) {
@@ -333,7 +343,7 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   const side = SIDES.indexOf(m.side);
   const tif = TIMES_IN_FORCE.indexOf(m.tif);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(price) && price >= 0 && isInt(qty) && qty >= 1) ||
     (orderType | side | tif) < 0 ||
@@ -366,7 +376,7 @@ function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
   const commandType = COMMAND_TYPES.indexOf(m.commandType);
   const reason = REJECT_REASONS.indexOf(m.reason);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 0 && isInt(userId) && userId >= 0) ||
     (commandType | reason) < 0
@@ -394,7 +404,7 @@ function encodeAdded(m: AddedEvent, buf: Uint8Array, o: number): number {
   const { symbol, seq, eventSeq, ts, orderId, userId, price, qty } = m;
   const side = SIDES.indexOf(m.side);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(price) && price >= 1 && isInt(qty) && qty >= 1) ||
     side < 0
@@ -423,7 +433,7 @@ function encodeTrade(m: TradeEvent, buf: Uint8Array, o: number): number {
   const { symbol, seq, eventSeq, ts, makerOrderId, takerOrderId, makerUserId, takerUserId, price, qty, makerRemaining } = m;
   const takerSide = SIDES.indexOf(m.takerSide);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(makerOrderId) && makerOrderId >= 1 && isInt(takerOrderId) && takerOrderId >= 1) ||
     !(isInt(makerUserId) && makerUserId >= 0 && isInt(takerUserId) && takerUserId >= 0) ||
@@ -457,7 +467,7 @@ function encodeCanceled(m: CanceledEvent, buf: Uint8Array, o: number): number {
   const { symbol, seq, eventSeq, ts, orderId, userId, qty } = m;
   const reason = CANCEL_REASONS.indexOf(m.reason);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(qty) && qty >= 1) ||
     reason < 0
@@ -486,7 +496,7 @@ function encodeAmended(m: AmendedEvent, buf: Uint8Array, o: number): number {
   const side = SIDES.indexOf(m.side);
   const kind = AMEND_KINDS.indexOf(m.kind);
   if (
-    !isValidSymbol(symbol) ||
+    !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(price) && price >= 0 && isInt(qty) && qty >= 1) ||
     (side | kind) < 0 ||
@@ -515,7 +525,7 @@ function encodeAmended(m: AmendedEvent, buf: Uint8Array, o: number): number {
 
 function encodeCmdEnd(m: CmdEndEvent, buf: Uint8Array, o: number): number {
   const { symbol, seq, eventSeq, ts, events } = m;
-  if (!isValidSymbol(symbol) || !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0 && isInt(events) && events >= 0)) {
+  if (!validSymbol(symbol) || !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0 && isInt(events) && events >= 0)) {
     throw refuse(m);
   }
   const n = CMD_END + symbol.length;
