@@ -528,9 +528,19 @@ interface CmdEndAt {
   eventSeq: number;
 }
 
-/** Calls `visit` with the type, seq and eventSeq of every record of the outbox from `from`. */
-function scanOutbox(io: FileIO, dir: string, codec: Codec, from: number, visit: (type: string, seq: number, eventSeq: number, end: number) => boolean): void {
-  const reader = new WalReader(dir, { io, from });
+/**
+ * Calls `visit` with the type, seq and eventSeq of every record of the outbox from `from`. With
+ * `verified`, the bytes were checked a moment ago (by opening the outbox) and CRCs are not checked again.
+ */
+function scanOutbox(
+  io: FileIO,
+  dir: string,
+  codec: Codec,
+  from: number,
+  verified: boolean,
+  visit: (type: string, seq: number, eventSeq: number, end: number) => boolean,
+): void {
+  const reader = new WalReader(dir, { io, from, verifyChecksums: !verified });
   const rec = new WalRecord();
   const scratch = new DecodedMessage();
   const binary = codec instanceof BinaryCodec ? codec : undefined;
@@ -555,7 +565,8 @@ function lastCmdEnd(io: FileIO, dir: string, codec: Codec): CmdEndAt {
   const out: CmdEndAt = { offset: 0, seq: 0, eventSeq: 0 };
   const segments = listSegments(io, dir);
   for (let i = segments.length - 1; i >= 0 && out.seq === 0; i--) {
-    scanOutbox(io, dir, codec, (segments[i] as SegmentRef).base, (type, seq, eventSeq, end) => {
+    // The last segment was verified by opening the outbox; earlier ones were not.
+    scanOutbox(io, dir, codec, (segments[i] as SegmentRef).base, i === segments.length - 1, (type, seq, eventSeq, end) => {
       if (type === 'cmdEnd') {
         out.offset = end;
         out.seq = seq;
@@ -570,7 +581,7 @@ function lastCmdEnd(io: FileIO, dir: string, codec: Codec): CmdEndAt {
 /** The outbox's last CmdEnd of a command up to `lastSeq`. */
 function lastCmdEndCovered(io: FileIO, dir: string, codec: Codec, lastSeq: number): CmdEndAt {
   const out: CmdEndAt = { offset: 0, seq: 0, eventSeq: 0 };
-  scanOutbox(io, dir, codec, 0, (type, seq, eventSeq, end) => {
+  scanOutbox(io, dir, codec, 0, false, (type, seq, eventSeq, end) => {
     if (type !== 'cmdEnd') return true;
     if (seq > lastSeq) return false;
     out.offset = end;

@@ -16,6 +16,11 @@ export interface ReaderOptions {
   readonly maxRecordSize?: number;
   /** Read nothing at or past this offset (e.g. the writer's durable offset). */
   readonly end?: () => number;
+  /**
+   * Check each record's CRC (default true). Only a caller that has just verified the same bytes
+   * (such as a writer's open scan of the last segment) should turn it off.
+   */
+  readonly verifyChecksums?: boolean;
   readonly io?: FileIO;
 }
 
@@ -38,6 +43,7 @@ export class WalReader {
   private readonly io: FileIO;
   private readonly maxRecordSize: number;
   private readonly endFn: (() => number) | undefined;
+  private readonly verify: boolean;
   private segments: SegmentRef[] = [];
   private segIdx = -1;
   private fd = -1;
@@ -53,6 +59,7 @@ export class WalReader {
     this.io = options.io ?? nodeFileIO;
     this.maxRecordSize = options.maxRecordSize ?? 1 << 20;
     this.endFn = options.end;
+    this.verify = options.verifyChecksums ?? true;
     const from = options.from ?? 0;
     if (!Number.isSafeInteger(from) || from < 0) throw new WalError('INVALID_OPTIONS', `from must be a non-negative offset, got ${from}`);
     this.refresh();
@@ -110,7 +117,7 @@ export class WalReader {
       if (pos + HEADER + len > w.size) return this.bad(seg, `a ${len}-byte record running past the end of the file`);
       if (this.endFn !== undefined && seg.base + pos + HEADER + len > this.endFn()) return null; // not all of it is readable yet
       const i = w.at(pos, HEADER + len, limit);
-      if (crc32i(w.buf, i + HEADER, i + HEADER + len) !== readI32(w.buf, i + 4)) return this.bad(seg, 'a CRC mismatch');
+      if (this.verify && crc32i(w.buf, i + HEADER, i + HEADER + len) !== readI32(w.buf, i + 4)) return this.bad(seg, 'a CRC mismatch');
       into.offset = seg.base + pos;
       into.buf = w.buf;
       into.start = i + HEADER;
