@@ -12,7 +12,7 @@ import type { OrderBook } from '@gx3/orderbook';
 import { WalReader, WalRecord, type Durability } from '@gx3/wal';
 import { BenchError } from './errors.js';
 import { ChunkedHasher, summarizeBook, type ReplaySummary } from './summary.js';
-import { OpKind, type Workload } from './workload.js';
+import { OpKind, workloadBand, type Workload } from './workload.js';
 
 export const REPLAY_SYMBOL = 'REPLAY';
 const CONFIG_FILE = 'gx3-replay.json';
@@ -45,19 +45,8 @@ interface ReplayConfig {
 
 /** The symbol configuration that covers every price and quantity of the workload. */
 function symbolFor(w: Workload): SymbolConfig {
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = 0;
-  let orders = 0;
-  for (let i = 0; i < w.length; i++) {
-    if (w.kind[i] !== OpKind.Limit) continue;
-    orders++;
-    const p = w.price[i] as number;
-    if (p < lo) lo = p;
-    if (p > hi) hi = p;
-  }
-  if (orders === 0) lo = hi = 1;
-  if (hi - lo >= 2 ** 31 - 1) throw new BenchError('BAD_ARGUMENT', `the workload's prices span ${hi - lo + 1} ticks; one book covers at most ${2 ** 31 - 1}`);
-  return { symbol: REPLAY_SYMBOL, minPrice: lo, maxPrice: hi, maxQty: Number.MAX_SAFE_INTEGER, initialOrders: Math.max(1024, Math.min(1 << 24, orders)) };
+  const { minPrice, maxPrice, orders } = workloadBand(w);
+  return { symbol: REPLAY_SYMBOL, minPrice, maxPrice, maxQty: Number.MAX_SAFE_INTEGER, initialOrders: Math.max(1024, Math.min(1 << 24, orders)) };
 }
 
 /**

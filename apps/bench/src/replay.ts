@@ -5,9 +5,8 @@
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import { OrderBook, type BookEventSink, type Side, type TimeInForce } from '@gx3/orderbook';
-import { BenchError } from './errors.js';
 import { summarize, SummarySink, type ReplaySummary } from './summary.js';
-import { OpKind, type Workload } from './workload.js';
+import { OpKind, workloadBand, type Workload } from './workload.js';
 
 export interface ReplayPerf {
   opsPerSec: number;
@@ -33,9 +32,6 @@ export interface ReplayResult {
   perf: ReplayPerf;
 }
 
-/** The widest price band of one book, in ticks. */
-const MAX_BAND = 2 ** 31 - 1;
-
 /** The only user id of a replay: the CSV format has no users. */
 const USER = 1;
 
@@ -44,23 +40,7 @@ const USER = 1;
  * during the timed pass. Quantities are limited only by the safe integer range, as in the reference.
  */
 export function bookFor(w: Workload, sink: BookEventSink): OrderBook {
-  let orders = 0;
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = 0;
-  for (let i = 0; i < w.length; i++) {
-    if (w.kind[i] !== OpKind.Limit) continue;
-    orders++;
-    const p = w.price[i] as number;
-    if (p < lo) lo = p;
-    if (p > hi) hi = p;
-  }
-  if (orders === 0) {
-    lo = 1;
-    hi = 1;
-  }
-  if (hi - lo >= MAX_BAND) {
-    throw new BenchError('BAD_ARGUMENT', `the workload's prices span ${hi - lo + 1} ticks (${lo} to ${hi}); one book covers at most ${MAX_BAND}`);
-  }
+  const { minPrice: lo, maxPrice: hi, orders } = workloadBand(w);
   const initialOrders = Math.min(1 << 26, Math.max(1024, orders));
   let window = 1 << 20;
   while (window < initialOrders && window < 1 << 26) window *= 2;

@@ -6,7 +6,7 @@
 //   C,<id>                                           cancel
 //   A,<id>,<newQty>                                  reduce a resting order to newQty remaining
 
-import { CsvParseError } from './errors.js';
+import { BenchError, CsvParseError } from './errors.js';
 
 export const OpKind = { Limit: 0, Market: 1, Cancel: 2, Amend: 3 } as const;
 export type OpKind = (typeof OpKind)[keyof typeof OpKind];
@@ -128,4 +128,32 @@ export function parseWorkload(text: string): Workload {
     i++;
   }
   return w;
+}
+
+/** The widest price band of one book, in ticks. */
+export const MAX_BAND = 2 ** 31 - 1;
+
+/**
+ * The price band that covers every limit price of the workload, and its number of limit orders
+ * (1 .. 1 for a workload without any). BenchError BAD_ARGUMENT when one book cannot cover it.
+ */
+export function workloadBand(w: Workload): { minPrice: number; maxPrice: number; orders: number } {
+  let orders = 0;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = 0;
+  for (let i = 0; i < w.length; i++) {
+    if (w.kind[i] !== OpKind.Limit) continue;
+    orders++;
+    const p = w.price[i] as number;
+    if (p < lo) lo = p;
+    if (p > hi) hi = p;
+  }
+  if (orders === 0) {
+    lo = 1;
+    hi = 1;
+  }
+  if (hi - lo >= MAX_BAND) {
+    throw new BenchError('BAD_ARGUMENT', `the workload's prices span ${hi - lo + 1} ticks (${lo} to ${hi}); one book covers at most ${MAX_BAND}`);
+  }
+  return { minPrice: lo, maxPrice: hi, orders };
 }

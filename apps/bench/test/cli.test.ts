@@ -4,26 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateText, parseWorkload, replay } from '../src/index.js';
-import { GEN_JS, GEN_MJS, HAVE_SHARED, nodeStdout, REPLAY_JS, runNode, tempDir, warnIfNoShared, type RunResult } from './helpers.js';
-
-const SUMMARY_KEYS = [
-  'ops',
-  'trades',
-  'volume',
-  'cancels',
-  'cancelRejects',
-  'rejects',
-  'amends',
-  'amendRejects',
-  'restingBids',
-  'restingBidQty',
-  'restingAsks',
-  'restingAskQty',
-  'bestBid',
-  'bestAsk',
-  'tradeHash',
-  'bookHash',
-];
+import { GEN_JS, GEN_MJS, HAVE_SHARED, nodeStdout, REPLAY_JS, runNode, SUMMARY_KEYS, tempDir, warnIfNoShared, type RunResult } from './helpers.js';
 
 /** A failed run: status 2, nothing on stdout, one `error [CODE]: ...` report and no stack trace. */
 function expectCleanFailure(r: RunResult, code: string, why: RegExp): void {

@@ -62,3 +62,23 @@ export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<v
   const dir = await mkdtemp(path.join(os.tmpdir(), 'gx3-bench-test-'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/** The reference summary's keys, in its order. */
+export const SUMMARY_KEYS = [
+  'ops',
+  'trades',
+  'volume',
+  'cancels',
+  'cancelRejects',
+  'rejects',
+  'amends',
+  'amendRejects',
+  'restingBids',
+  'restingBidQty',
+  'restingAsks',
+  'restingAskQty',
+  'bestBid',
+  'bestAsk',
+  'tradeHash',
+  'bookHash',
+];

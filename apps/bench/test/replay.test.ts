@@ -14,28 +14,9 @@ import {
   type GeneratorOptions,
   type ReplaySummary,
 } from '../src/index.js';
-import { GEN_MJS, HAVE_SHARED, nodeStdout, REF_MJS, tempDir, warnIfNoShared, WORKLOADS_DIR } from './helpers.js';
+import { GEN_MJS, HAVE_SHARED, nodeStdout, REF_MJS, SUMMARY_KEYS, tempDir, warnIfNoShared, WORKLOADS_DIR } from './helpers.js';
 
 const h16 = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
-
-const SUMMARY_KEYS = [
-  'ops',
-  'trades',
-  'volume',
-  'cancels',
-  'cancelRejects',
-  'rejects',
-  'amends',
-  'amendRejects',
-  'restingBids',
-  'restingBidQty',
-  'restingAsks',
-  'restingAskQty',
-  'bestBid',
-  'bestAsk',
-  'tradeHash',
-  'bookHash',
-];
 
 function summaryOf(csv: string): ReplaySummary {
   return replay(parseWorkload(csv), { warmup: 0, latency: false }).summary;
