@@ -108,6 +108,8 @@ export class SymbolActor {
   private readonly mask: number;
   private readonly cmds: (Command | undefined)[];
   private readonly waiting: (Waiter | undefined)[];
+  /** Per mailbox slot: the command log's offset after the command's record. */
+  private readonly cmdEnds: Float64Array;
   private head = 0;
   private tail = 0;
   private lastSeq: number;
@@ -134,6 +136,7 @@ export class SymbolActor {
     this.mask = cap - 1;
     this.cmds = new Array<Command | undefined>(cap).fill(undefined);
     this.waiting = new Array<Waiter | undefined>(cap).fill(undefined);
+    this.cmdEnds = new Float64Array(cap);
 
     const cmdDir = path.join(options.dir, 'cmd');
     const evDir = path.join(options.dir, 'ev');
@@ -152,7 +155,7 @@ export class SymbolActor {
       // The outbox, its torn tail repaired by opening it, and its last CmdEnd (found from the end).
       outbox = EventOutbox.open(evDir, { ...walOptions, codec: this.codec });
       if (outbox.log.repaired) tornTails++;
-      const last = lastCmdEnd(io, evDir, this.codec);
+      const last = lastCmdEnd(io, evDir, this.codec, outbox.log.tailRecordOffset);
       // Events after the last CmdEnd belong to a command whose events were not all written: cut
       // them (the command is derived again from the command log below).
       let cut = 0;
@@ -175,7 +178,8 @@ export class SymbolActor {
       // Replay the command log into the fresh book; derive again the events the outbox is missing.
       let commands = 0;
       let rederived = 0;
-      const reader = new WalReader(cmdDir, { io });
+      // Opening the command log checked its last segment: the replay checks the CRCs of the others.
+      const reader = new WalReader(cmdDir, { io, verifiedFrom: this.cmdLog.verifiedFrom });
       const rec = new WalRecord();
       const binary = this.codec instanceof BinaryCodec ? this.codec : undefined;
       const scratch = new DecodedMessage();
@@ -338,16 +342,34 @@ export class SymbolActor {
     if (cmd.symbol !== this.symbol) return refusal('UNKNOWN_SYMBOL', `command for ${cmd.symbol} sent to the actor of ${this.symbol}`);
     const seq = this.lastSeq + 1;
     const givenSeq = cmd.seq;
+    const givenTs = cmd.ts;
     cmd.seq = seq;
+    if (givenTs === 0) cmd.ts = this.clock();
+    // The command is appended to the command log as it enters the mailbox (encoding it validates
+    // it): it is in the log before it is applied, and the log is written out before the outbox.
+    const log = this.cmdLog;
+    let at: number;
     try {
-      this.codec.encodedLength(cmd);
+      at = log.reserve(this.codec.maxLength);
     } catch (err) {
+      cmd.seq = givenSeq;
+      cmd.ts = givenTs;
+      this.halt(err);
+      return this.haltRefusal ?? CLOSED;
+    }
+    let len: number;
+    try {
+      len = this.codec.encode(cmd, log.buffer, at);
+    } catch (err) {
+      log.abandon();
       cmd.seq = givenSeq; // a refused command is left as it was given
+      cmd.ts = givenTs;
       return refusal('INVALID_COMMAND', (err as Error).message);
     }
-    if (cmd.ts === 0) cmd.ts = this.clock();
+    log.commit(len);
     this.lastSeq = seq;
     const i = this.tail & this.mask;
+    this.cmdEnds[i] = log.nextOffset;
     this.cmds[i] = cmd;
     this.waiting[i] = waiter;
     this.tail++;
@@ -371,6 +393,7 @@ export class SymbolActor {
   private processBatch(): void {
     const end = Math.min(this.tail, this.head + this.batchMax);
     if (end === this.head) return;
+    const cmdOffset = this.cmdEnds[(end - 1) & this.mask] as number;
     try {
       while (this.head < end) {
         const i = this.head & this.mask;
@@ -382,20 +405,18 @@ export class SymbolActor {
         // Registered before anything can fail, so that a halt rejects it.
         const ack: PendingAck | undefined = waiter ? { seq: cmd.seq, waiter, events: NO_EVENTS } : undefined;
         if (ack) this.acks.push(ack);
-        const log = this.cmdLog;
-        const at = log.reserve(this.codec.maxLength);
-        log.commit(this.codec.encode(cmd, log.buffer, at));
         this.apply(cmd, waiter !== undefined);
         this.processed = cmd.seq;
         if (ack) ack.events = this.sink.collected ?? NO_EVENTS;
       }
+      // The command log first: the outbox is never ahead of it.
       this.cmdLog.flush();
       this.outbox.flush();
     } catch (err) {
       this.halt(err);
       return;
     }
-    this.marks.push({ seq: this.processed, cmdOffset: this.cmdLog.writtenOffset, evOffset: this.outbox.log.writtenOffset });
+    this.marks.push({ seq: this.processed, cmdOffset, evOffset: this.outbox.log.writtenOffset });
     this.wakeProcessed();
     if (this.durability === 'batch') {
       Promise.all([this.cmdLog.sync(), this.outbox.sync()]).then(
@@ -560,9 +581,23 @@ function scanOutbox(
   }
 }
 
-/** The outbox's last CmdEnd, looked for from its last segment backwards (zeros when there is none). */
-function lastCmdEnd(io: FileIO, dir: string, codec: Codec): CmdEndAt {
+/**
+ * The outbox's last CmdEnd (zeros when there is none). Usually it is the last record (`tail`, as
+ * found by opening the outbox); otherwise it is looked for from the last segment backwards.
+ */
+function lastCmdEnd(io: FileIO, dir: string, codec: Codec, tail: number): CmdEndAt {
   const out: CmdEndAt = { offset: 0, seq: 0, eventSeq: 0 };
+  if (tail >= 0) {
+    scanOutbox(io, dir, codec, tail, true, (type, seq, eventSeq, end) => {
+      if (type === 'cmdEnd') {
+        out.offset = end;
+        out.seq = seq;
+        out.eventSeq = eventSeq;
+      }
+      return false;
+    });
+    if (out.seq !== 0) return out;
+  }
   const segments = listSegments(io, dir);
   for (let i = segments.length - 1; i >= 0 && out.seq === 0; i--) {
     // The last segment was verified by opening the outbox; earlier ones were not.

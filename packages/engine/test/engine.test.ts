@@ -107,6 +107,22 @@ describe('routing and refusals', () => {
     }
   });
 
+  it('leaves a refused command as it was given: no sequence number, no timestamp', async () => {
+    const engine = await open({ clock: () => 123 });
+    try {
+      const bad = limit(A, 1, 'buy', 100, 1.5);
+      expect(bad.ts).toBe(0);
+      expect(refused(engine.trySubmit(bad)).code).toBe('INVALID_COMMAND');
+      expect(bad.seq).toBe(0);
+      expect(bad.ts).toBe(0);
+      const good = limit(A, 2, 'buy', 100, 1);
+      expect(engine.trySubmit(good)).toBe(1);
+      expect(good.ts).toBe(123);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('refuses invalid cancel, market and amend commands too', async () => {
     const engine = await open();
     try {

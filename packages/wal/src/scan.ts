@@ -23,6 +23,8 @@ export interface ScanResult {
   records: number;
   /** Bytes of valid records: where the data ends (and where a torn tail or corruption starts). */
   end: number;
+  /** Where the last valid record starts (-1 when there is none). */
+  lastRecord: number;
   /** With `corrupt`: where the first valid record after the bad one starts. */
   resumesAt?: number;
   /** One past the last non-zero byte of the file. */
@@ -120,17 +122,19 @@ export function scanSegment(io: FileIO, fd: number, maxRecord: number): ScanResu
   const last = dataEnd(io, fd, size);
   let pos = 0;
   let records = 0;
+  let lastRecord = -1;
   // `last` may fall inside a valid record's header (a payload of zeros whose CRC ends in zero
   // bytes), so every position before it is tried.
   while (pos < last) {
     if (!validAt(w, pos, maxRecord)) break;
     const i = w.at(pos, HEADER);
+    lastRecord = pos;
     pos += HEADER + w.buf.readUInt32LE(i);
     records++;
   }
-  if (pos >= last) return { status: 'ok', records, end: pos, dataEnd: last, fileSize: size };
+  if (pos >= last) return { status: 'ok', records, end: pos, lastRecord, dataEnd: last, fileSize: size };
   for (let q = pos + 1; q < last; q++) {
-    if (validAt(w, q, maxRecord)) return { status: 'corrupt', records, end: pos, resumesAt: q, dataEnd: last, fileSize: size };
+    if (validAt(w, q, maxRecord)) return { status: 'corrupt', records, end: pos, lastRecord, resumesAt: q, dataEnd: last, fileSize: size };
   }
-  return { status: 'torn', records, end: pos, dataEnd: last, fileSize: size };
+  return { status: 'torn', records, end: pos, lastRecord, dataEnd: last, fileSize: size };
 }

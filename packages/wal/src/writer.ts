@@ -62,6 +62,16 @@ export class WalWriter {
   readonly durability: Durability;
   /** Set when opening cut off a torn tail. */
   readonly repaired: TornTailRepair | undefined;
+  /**
+   * The offset of the log's last record when it was opened, if the last segment held one (-1
+   * otherwise): a caller that needs the log's last record reads just that one.
+   */
+  readonly tailRecordOffset: number = -1;
+  /**
+   * Opening checked every record from this offset (the last segment's base) up to `nextOffset`:
+   * a reader started right after opening need not check their CRCs again.
+   */
+  readonly verifiedFrom: number = 0;
 
   private readonly io: FileIO;
   private readonly segmentSize: number;
@@ -147,6 +157,8 @@ export class WalWriter {
       }
       this.segWritten = scan.end;
       this.durable = last.base + scan.end;
+      this.tailRecordOffset = scan.lastRecord < 0 ? -1 : last.base + scan.lastRecord;
+      this.verifiedFrom = last.base;
       this.extendSegment();
     } catch (err) {
       this.io.close(this.fd);
