@@ -111,6 +111,7 @@ export class SymbolActor {
   /** Per mailbox slot: the command log's offset after the command's record. */
   private readonly cmdEnds: Float64Array;
   private head = 0;
+  private maxOrderId = 0;
   private tail = 0;
   private lastSeq: number;
   private processed: number;
@@ -193,6 +194,7 @@ export class SymbolActor {
             throw new EngineError('RECOVERY_FAILED', `${cmdDir}: command ${commands + 1} expected at offset ${r.offset}, found seq ${cmd.seq}`);
           }
           commands++;
+          if ((cmd.type === 'limit' || cmd.type === 'market') && cmd.orderId > this.maxOrderId) this.maxOrderId = cmd.orderId;
           if (this.sink.writing) rederived++;
           this.apply(cmd, false);
           if (cmd.seq === last.seq) {
@@ -261,6 +263,14 @@ export class SymbolActor {
   /** Every command up to this sequence number is durable and acknowledged. */
   get durableSeq(): number {
     return this.durable;
+  }
+
+  /**
+   * The highest order id of any limit or market command accepted into the mailbox or recovered
+   * from the command log (0: none): a gateway that assigns order ids continues from it.
+   */
+  get lastOrderId(): number {
+    return this.maxOrderId;
   }
 
   /** Commands waiting in the mailbox. */
@@ -368,6 +378,7 @@ export class SymbolActor {
     }
     log.commit(len);
     this.lastSeq = seq;
+    if ((cmd.type === 'limit' || cmd.type === 'market') && cmd.orderId > this.maxOrderId) this.maxOrderId = cmd.orderId;
     const i = this.tail & this.mask;
     this.cmdEnds[i] = log.nextOffset;
     this.cmds[i] = cmd;

@@ -107,6 +107,27 @@ describe('routing and refusals', () => {
     }
   });
 
+  it('lastOrderId: the highest order id of the limit and market commands taken, kept across a restart', async () => {
+    const dataDir = tmpDir();
+    const engine = await open({ dataDir });
+    const actor = actorOf(engine);
+    expect(actor.lastOrderId).toBe(0);
+    await engine.submit(limit(A, 7, 'buy', 100, 1));
+    await engine.submit(limit(A, 3, 'buy', 100, 1));
+    expect(refused(engine.trySubmit(limit(A, 99, 'buy', 100, 0.5))).code).toBe('INVALID_COMMAND');
+    await engine.submit(cancel(A, 50));
+    expect(actor.lastOrderId).toBe(7);
+    await engine.submit(market(A, 9, 'sell', 1));
+    expect(actor.lastOrderId).toBe(9);
+    await engine.close();
+    const again = await open({ dataDir });
+    try {
+      expect(actorOf(again).lastOrderId).toBe(9);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('leaves a refused command as it was given: no sequence number, no timestamp', async () => {
     const engine = await open({ clock: () => 123 });
     try {
