@@ -1,0 +1,112 @@
+// API keys, users and rate limits. A key belongs to a user; the engine knows users by a number,
+// derived from the user's name (the first 48 bits of its SHA-256, so that it is the same after a
+// restart and whatever the order of the keys). Rate limits are token buckets per key.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ApiKeyConfig } from './config.js';
+import { ApiError, ConfigError } from './errors.js';
+
+export interface User {
+  readonly name: string;
+  /** The engine's user id. */
+  readonly id: number;
+}
+
+/** The engine's user id of a user name: stable, in 1..2^48. */
+export function userIdOf(name: string): number {
+  const h = crypto.createHash('sha256').update(name, 'utf8').digest();
+  return h.readUIntBE(0, 6) + 1;
+}
+
+export class KeyStore {
+  private readonly byKey = new Map<string, User>();
+  private readonly byId = new Map<number, User>();
+
+  constructor(keys: readonly ApiKeyConfig[]) {
+    for (const { user, key } of keys) {
+      const id = userIdOf(user);
+      const other = this.byId.get(id);
+      if (other !== undefined && other.name !== user) throw new ConfigError('INVALID_CONFIG', `users ${other.name} and ${user} map to the same user id; rename one`);
+      const u = other ?? { name: user, id };
+      this.byId.set(id, u);
+      this.byKey.set(key, u);
+    }
+  }
+
+  /** The key's user, or UNAUTHORIZED. */
+  authenticate(key: unknown): User {
+    if (typeof key !== 'string' || key === '') throw new ApiError('UNAUTHORIZED', 'missing API key: send it in the x-api-key header');
+    const u = this.byKey.get(key);
+    if (u === undefined) throw new ApiError('UNAUTHORIZED', 'unknown API key');
+    return u;
+  }
+
+  userById(id: number): User | undefined {
+    return this.byId.get(id);
+  }
+
+  get users(): User[] {
+    return [...this.byId.values()];
+  }
+}
+
+const DEMO_FILE = 'demo-api-keys.json';
+const DEMO_USERS = ['alice', 'bob'];
+
+/**
+ * The demo keys: made at random on the first start and kept in the data directory (mode 0600), so
+ * that they stay the same across restarts. Returns them and whether they were just made.
+ */
+export function demoKeys(dataDir: string): { keys: ApiKeyConfig[]; file: string; created: boolean } {
+  const file = path.join(dataDir, DEMO_FILE);
+  if (fs.existsSync(file)) {
+    let keys: unknown;
+    try {
+      keys = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError('CONFIG_FILE', `cannot read the demo keys in ${file}: ${(err as Error).message}; delete it to make new ones`, { cause: err });
+    }
+    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as ApiKeyConfig).user === 'string' && typeof (k as ApiKeyConfig).key === 'string')) {
+      throw new ConfigError('CONFIG_FILE', `${file} does not hold a list of {user, key}; delete it to make new ones`);
+    }
+    return { keys: keys as ApiKeyConfig[], file, created: false };
+  }
+  const keys = DEMO_USERS.map((user) => ({ user, key: `demo-${user}-${crypto.randomBytes(12).toString('hex')}` }));
+  fs.mkdirSync(dataDir, { recursive: true });
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(tmp, file);
+  return { keys, file, created: true };
+}
+
+/** Token buckets per key: `rate` tokens a second, up to `burst`. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Takes `n` tokens for `key`, or throws RATE_LIMITED with the seconds to wait. */
+  take(key: string, n = 1): void {
+    const t = this.now();
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      b = { tokens: this.burst, at: t };
+      this.buckets.set(key, b);
+    } else {
+      b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.rate);
+      b.at = t;
+    }
+    if (n > this.burst) throw new ApiError('RATE_LIMITED', `a request of ${n} orders is more than the burst of ${this.burst} allowed per API key`, 1);
+    if (b.tokens < n) {
+      const wait = Math.max(1, Math.ceil((n - b.tokens) / this.rate));
+      throw new ApiError('RATE_LIMITED', `rate limit of ${this.rate} requests per second (burst ${this.burst}) exceeded for this API key`, wait);
+    }
+    b.tokens -= n;
+  }
+}

@@ -1,0 +1,267 @@
+// The server's configuration: defaults, then a JSON config file, then environment variables, then
+// command-line flags (each later source overrides the earlier ones). Every value is checked here,
+// so that a bad setting stops the server at start with a ConfigError naming it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError } from './errors.js';
+
+export interface InstrumentConfig {
+  readonly symbol: string;
+  /** Price band in ticks, inclusive. */
+  readonly minPrice: number;
+  readonly maxPrice: number;
+  /** Largest quantity of one order. */
+  readonly maxQty: number;
+}
+
+export interface ApiKeyConfig {
+  readonly user: string;
+  readonly key: string;
+}
+
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly durability: 'none' | 'batch' | 'interval';
+  readonly codec: 'binary' | 'json';
+  readonly instruments: readonly InstrumentConfig[];
+  /** Undefined: the demo keys (made on first start, kept in the data directory, printed). */
+  readonly apiKeys: readonly ApiKeyConfig[] | undefined;
+  /** `memory` or a NATS URL (`nats://...`). */
+  readonly bus: string;
+  /** Requests (or orders over WebSocket) per second per API key, and the burst allowed. */
+  readonly rateLimit: number;
+  readonly rateBurst: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Largest request body (and WebSocket frame), in bytes. */
+  readonly bodyLimit: number;
+  /** Client order ids remembered per user for de-duplication. */
+  readonly clientOrderIdWindow: number;
+  /** Recent trades kept per symbol. */
+  readonly recentTrades: number;
+  /** Terminal orders (filled, canceled, rejected) kept for queries. */
+  readonly orderHistory: number;
+}
+
+export const DEMO_INSTRUMENTS: readonly InstrumentConfig[] = [
+  { symbol: 'BTCUSDT', minPrice: 1, maxPrice: 1_000_000_000, maxQty: 1_000_000_000 },
+  { symbol: 'ETHUSDT', minPrice: 1, maxPrice: 1_000_000_000, maxQty: 1_000_000_000 },
+];
+
+export const DEFAULTS: ServerConfig = {
+  host: '127.0.0.1',
+  port: 8080,
+  dataDir: path.resolve('data'),
+  durability: 'batch',
+  codec: 'binary',
+  instruments: DEMO_INSTRUMENTS,
+  apiKeys: undefined,
+  bus: 'memory',
+  rateLimit: 5000,
+  rateBurst: 10_000,
+  logLevel: 'info',
+  bodyLimit: 1 << 20,
+  clientOrderIdWindow: 100_000,
+  recentTrades: 1000,
+  orderHistory: 100_000,
+};
+
+/** Setting name → environment variable and flag. */
+const SETTINGS = {
+  host: { env: 'GX3_HOST', flag: 'host' },
+  port: { env: 'GX3_PORT', flag: 'port' },
+  dataDir: { env: 'GX3_DATA_DIR', flag: 'data-dir' },
+  durability: { env: 'GX3_DURABILITY', flag: 'durability' },
+  codec: { env: 'GX3_CODEC', flag: 'codec' },
+  instruments: { env: 'GX3_INSTRUMENTS', flag: 'instruments' },
+  apiKeys: { env: 'GX3_API_KEYS', flag: 'api-keys' },
+  bus: { env: 'GX3_BUS', flag: 'bus' },
+  rateLimit: { env: 'GX3_RATE_LIMIT', flag: 'rate-limit' },
+  rateBurst: { env: 'GX3_RATE_BURST', flag: 'rate-burst' },
+  logLevel: { env: 'GX3_LOG_LEVEL', flag: 'log-level' },
+  bodyLimit: { env: 'GX3_BODY_LIMIT', flag: 'body-limit' },
+  clientOrderIdWindow: { env: 'GX3_CLIENT_ORDER_ID_WINDOW', flag: 'client-order-id-window' },
+  recentTrades: { env: 'GX3_RECENT_TRADES', flag: 'recent-trades' },
+  orderHistory: { env: 'GX3_ORDER_HISTORY', flag: 'order-history' },
+} as const satisfies Record<keyof ServerConfig, { env: string; flag: string }>;
+
+type SettingName = keyof typeof SETTINGS;
+
+export const USAGE = `usage: gx3-server [--config FILE] [--host H] [--port N] [--data-dir DIR]
+  [--durability none|batch|interval] [--codec binary|json] [--bus memory|nats://HOST:PORT]
+  [--instruments SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...] [--api-keys USER:KEY,...]
+  [--rate-limit N] [--rate-burst N] [--log-level LEVEL] [--body-limit BYTES]
+Every setting also has an environment variable (GX3_PORT, GX3_DATA_DIR, GX3_BUS, GX3_API_KEYS, ...;
+see the README) and a key in the JSON config file (GX3_CONFIG or --config). Flags override the
+environment, which overrides the file.`;
+
+/** Reads the configuration from `argv` (without the node and script), `env` and the config file they name. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServerConfig & { help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(Object.values(SETTINGS).map((s) => [s.flag, { type: 'string' as const }])),
+      },
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new ConfigError('INVALID_CONFIG', `${(err as Error).message}\n${USAGE}`);
+  }
+  const raw: Partial<Record<SettingName, unknown>> = {};
+  const file = (parsed.config as string | undefined) ?? env.GX3_CONFIG;
+  if (file !== undefined && file !== '') Object.assign(raw, readConfigFile(file));
+  for (const [name, s] of Object.entries(SETTINGS) as [SettingName, { env: string; flag: string }][]) {
+    const e = env[s.env];
+    if (e !== undefined && e !== '') raw[name] = e;
+    const f = parsed[s.flag];
+    if (typeof f === 'string') raw[name] = f;
+  }
+  return { ...resolveConfig(raw), help: parsed.help === true };
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('CONFIG_FILE', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('CONFIG_FILE', `config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError('CONFIG_FILE', `config file ${file} must hold a JSON object`);
+  for (const key of Object.keys(value)) {
+    if (!(key in SETTINGS)) throw new ConfigError('CONFIG_FILE', `config file ${file}: unknown setting ${JSON.stringify(key)} (known: ${Object.keys(SETTINGS).join(', ')})`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Checks raw settings (strings from the environment or flags, or JSON values from the file) over the defaults. */
+export function resolveConfig(raw: Partial<Record<SettingName, unknown>>): ServerConfig {
+  const pick = <K extends SettingName>(name: K, parse: (v: unknown, where: string) => ServerConfig[K]): ServerConfig[K] => {
+    const v = raw[name];
+    if (v === undefined) return DEFAULTS[name];
+    return parse(v, `${name} (${SETTINGS[name].env} / --${SETTINGS[name].flag})`);
+  };
+  const config: ServerConfig = {
+    host: pick('host', str),
+    port: pick('port', (v, w) => int(v, w, 0, 65_535)),
+    dataDir: pick('dataDir', (v, w) => path.resolve(str(v, w))),
+    durability: pick('durability', (v, w) => oneOf(v, w, ['none', 'batch', 'interval'] as const)),
+    codec: pick('codec', (v, w) => oneOf(v, w, ['binary', 'json'] as const)),
+    instruments: pick('instruments', parseInstruments),
+    apiKeys: pick('apiKeys', parseApiKeys),
+    bus: pick('bus', parseBus),
+    rateLimit: pick('rateLimit', (v, w) => int(v, w, 1, 1e9)),
+    rateBurst: pick('rateBurst', (v, w) => int(v, w, 1, 1e9)),
+    logLevel: pick('logLevel', (v, w) => oneOf(v, w, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const)),
+    bodyLimit: pick('bodyLimit', (v, w) => int(v, w, 1024, 1 << 30)),
+    clientOrderIdWindow: pick('clientOrderIdWindow', (v, w) => int(v, w, 1, 1e8)),
+    recentTrades: pick('recentTrades', (v, w) => int(v, w, 1, 1e7)),
+    orderHistory: pick('orderHistory', (v, w) => int(v, w, 1, 1e8)),
+  };
+  return config;
+}
+
+function bad(where: string, what: string): ConfigError {
+  return new ConfigError('INVALID_CONFIG', `${where}: ${what}`);
+}
+
+function str(v: unknown, where: string): string {
+  if (typeof v !== 'string' || v === '') throw bad(where, `must be a non-empty string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function int(v: unknown, where: string, min: number, max: number): number {
+  const n = typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) throw bad(where, `must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function oneOf<T extends string>(v: unknown, where: string, values: readonly T[]): T {
+  if (typeof v !== 'string' || !values.includes(v as T)) throw bad(where, `must be one of ${values.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
+const SYMBOL = /^[A-Z0-9._-]{1,32}$/;
+
+function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
+  // From the environment or a flag: SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...; from the file: an array of objects.
+  const items: unknown[] =
+    typeof v === 'string'
+      ? v.split(',').map((part) => {
+          const [symbol, minPrice, maxPrice, maxQty, ...rest] = part.trim().split(':');
+          if (rest.length > 0 || maxQty === undefined) throw bad(where, `${JSON.stringify(part)} must be SYMBOL:MINPRICE:MAXPRICE:MAXQTY`);
+          return { symbol, minPrice, maxPrice, maxQty };
+        })
+      : Array.isArray(v)
+        ? v
+        : [];
+  if (items.length === 0) throw bad(where, 'must list at least one instrument');
+  const seen = new Set<string>();
+  return items.map((item, i) => {
+    if (typeof item !== 'object' || item === null) throw bad(where, `instrument ${i + 1} must be an object`);
+    const o = item as Record<string, unknown>;
+    const at = `${where}: instrument ${i + 1}`;
+    const symbol = str(o.symbol, `${at} symbol`);
+    if (!SYMBOL.test(symbol)) throw bad(at, `symbol ${JSON.stringify(symbol)} must be 1-32 characters of A-Z 0-9 . _ -`);
+    if (seen.has(symbol)) throw bad(at, `symbol ${symbol} is listed twice`);
+    seen.add(symbol);
+    const minPrice = int(o.minPrice, `${at} minPrice`, 1, Number.MAX_SAFE_INTEGER);
+    const maxPrice = int(o.maxPrice, `${at} maxPrice`, minPrice, minPrice + 2 ** 31 - 2);
+    const maxQty = int(o.maxQty, `${at} maxQty`, 1, Number.MAX_SAFE_INTEGER);
+    for (const k of Object.keys(o)) if (!['symbol', 'minPrice', 'maxPrice', 'maxQty'].includes(k)) throw bad(at, `unknown field ${JSON.stringify(k)}`);
+    return { symbol, minPrice, maxPrice, maxQty };
+  });
+}
+
+const USER = /^[A-Za-z0-9._-]{1,64}$/;
+
+function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
+  const items: unknown[] =
+    typeof v === 'string'
+      ? v.split(',').map((pair) => {
+          const i = pair.indexOf(':');
+          if (i < 0) throw bad(where, `${JSON.stringify(pair)} must be USER:KEY`);
+          return { user: pair.slice(0, i).trim(), key: pair.slice(i + 1).trim() };
+        })
+      : Array.isArray(v)
+        ? v
+        : [];
+  if (items.length === 0) throw bad(where, 'must list at least one USER:KEY pair');
+  const keys = new Set<string>();
+  return items.map((item, i) => {
+    const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    const user = str(o.user, `${where}: key ${i + 1} user`);
+    const key = str(o.key, `${where}: key ${i + 1} key`);
+    if (!USER.test(user)) throw bad(where, `user ${JSON.stringify(user)} must be 1-64 characters of A-Z a-z 0-9 . _ -`);
+    if (key.length < 8) throw bad(where, `the key of ${user} must be at least 8 characters`);
+    if (keys.has(key)) throw bad(where, `a key is listed twice (user ${user})`);
+    keys.add(key);
+    return { user, key };
+  });
+}
+
+function parseBus(v: unknown, where: string): string {
+  const s = str(v, where);
+  if (s === 'memory') return s;
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(s)}`);
+  }
+  if (url.protocol !== 'nats:' && url.protocol !== 'tls:') throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(s)}`);
+  return s;
+}

@@ -1,0 +1,105 @@
+// Follows one symbol's outbox in-process, up to what is durable, and applies each event to the
+// symbol's MarketState; then tells its listeners what changed (the events, the orders they touched,
+// the L2 levels). It is pumped synchronously whenever the actor's durable watermark advances, so
+// the state a client reads after its command's acknowledgement already includes that command.
+// At start it reads the outbox's tail (up to `historyBytes`) to seed the order history and the
+// recent trades, then seeds the live orders and levels from the recovered book.
+
+import type { Codec, Event } from '@gx3/codecs';
+import type { SymbolActor } from '@gx3/engine';
+import { Side as BookSide, TimeInForce as BookTif } from '@gx3/orderbook';
+import { listSegments, nodeFileIO, WalReader, WalRecord } from '@gx3/wal';
+import { MarketState, type L2Changes, type MarketStateOptions, type OrderState } from './market-state.js';
+
+export interface FeedUpdate {
+  readonly symbol: string;
+  readonly events: readonly Event[];
+  readonly orders: readonly OrderState[];
+  /** The L2 changes and the book's sequence number after them, if any level changed. */
+  readonly l2: { readonly seq: number; readonly changes: L2Changes } | undefined;
+}
+
+export type FeedListener = (update: FeedUpdate) => void;
+
+const TIF_NAMES = { [BookTif.GTC]: 'GTC', [BookTif.IOC]: 'IOC', [BookTif.FOK]: 'FOK', [BookTif.POST]: 'POST' } as const;
+
+export class EventFeed {
+  readonly state: MarketState;
+  private readonly reader: WalReader;
+  private readonly rec = new WalRecord();
+  private readonly listeners = new Set<FeedListener>();
+  private readonly unsubscribe: () => void;
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly actor: SymbolActor,
+    evDir: string,
+    private readonly codec: Codec,
+    options: MarketStateOptions & { historyBytes: number },
+  ) {
+    this.state = new MarketState(actor.symbol, options);
+    const end = actor.outbox.durableOffset;
+    let from = 0;
+    for (const s of listSegments(nodeFileIO, evDir)) if (s.base <= Math.max(0, end - options.historyBytes)) from = s.base;
+    this.reader = new WalReader(evDir, { from, end: () => this.actor.outbox.durableOffset });
+    // History first: the book's effects of these events are in the recovered book already.
+    this.read(false);
+    const live = new Set<number>();
+    for (const side of [BookSide.Buy, BookSide.Sell]) {
+      actor.book.forEachOrder(side, (orderId, userId, price, qty) => {
+        live.add(orderId);
+        const tif = actor.book.getOrder(orderId)?.timeInForce ?? BookTif.GTC;
+        this.state.seedResting(orderId, userId, side === BookSide.Buy ? 'buy' : 'sell', price, qty, TIF_NAMES[tif]);
+      });
+    }
+    this.state.dropUnseededLive(live);
+    this.state.takeChanges();
+    this.unsubscribe = actor.onDurable(() => {
+      this.pump();
+    });
+  }
+
+  onUpdate(listener: FeedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The error that stopped the feed (a corrupt outbox), if any. */
+  get error(): Error | undefined {
+    return this.failure;
+  }
+
+  /** Applies every durable event not applied yet and notifies the listeners. */
+  pump(): void {
+    if (this.failure) return;
+    let events: Event[];
+    let orders: OrderState[];
+    try {
+      [events, orders] = this.read(true);
+    } catch (err) {
+      this.failure = err as Error;
+      return;
+    }
+    if (events.length === 0) return;
+    const changes = this.state.takeChanges();
+    const update: FeedUpdate = { symbol: this.state.symbol, events, orders, l2: changes ? { seq: this.state.l2Seq, changes } : undefined };
+    for (const l of this.listeners) l(update);
+  }
+
+  close(): void {
+    this.unsubscribe();
+    this.reader.close();
+  }
+
+  private read(levels: boolean): [Event[], OrderState[]] {
+    const events: Event[] = [];
+    const orders = new Set<OrderState>();
+    for (let r = this.reader.next(this.rec); r; r = this.reader.next(this.rec)) {
+      const e = this.codec.decode(r.buf.subarray(r.start, r.end)) as Event;
+      if (e.type === 'cmdEnd') continue;
+      for (const o of this.state.apply(e, levels)) orders.add(o);
+      if (levels) events.push(e);
+    }
+    return [events, [...orders]];
+  }
+}

@@ -1,0 +1,260 @@
+// The exchange gateway's core, shared by HTTP and WebSocket: turns checked client requests into
+// engine commands (assigning order ids), waits for each command to be durable, and answers with its
+// outcome; serves queries from the symbols' MarketStates; remembers recent client order ids so that
+// a resubmission returns the original outcome instead of placing a second order.
+
+import path from 'node:path';
+import type { Command, Event } from '@gx3/codecs';
+import { EngineError, type Engine, type SymbolActor } from '@gx3/engine';
+import type { InstrumentConfig, ServerConfig } from './config.js';
+import { ApiError } from './errors.js';
+import { EventFeed } from './event-feed.js';
+import type { OrderState, PublicTrade } from './market-state.js';
+import type { AmendOrder, PlaceOrder } from './requests.js';
+import type { User } from './auth.js';
+
+export interface OrderResult {
+  order: OrderView | undefined;
+  events: Event[];
+  /** True when this answers a resubmitted client order id (no new order was placed). */
+  duplicate?: boolean;
+}
+
+/** An order as clients see it. */
+export interface OrderView {
+  orderId: number;
+  symbol: string;
+  user: string;
+  side: string;
+  type: string;
+  tif: string;
+  price: number;
+  qty: number;
+  filledQty: number;
+  remainingQty: number;
+  status: string;
+  reason?: string;
+  clientOrderId?: string;
+  updatedAt: number;
+}
+
+/** What the gateway measures (the metrics module counts them). */
+export interface GatewayObserver {
+  command(kind: Command['type'], outcome: 'ok' | 'rejected' | 'refused', seconds: number): void;
+}
+
+const HISTORY_BYTES = 64 * 1024 * 1024;
+
+interface Remembered {
+  readonly request: string;
+  readonly result: Promise<OrderResult>;
+}
+
+export class Gateway {
+  readonly instruments: ReadonlyMap<string, InstrumentConfig>;
+  readonly feeds = new Map<string, EventFeed>();
+  private readonly nextOrderId = new Map<string, number>();
+  private readonly clientOrders = new Map<string, Remembered>();
+  private closing = false;
+
+  constructor(
+    readonly engine: Engine,
+    private readonly config: ServerConfig,
+    private readonly userName: (id: number) => string,
+    private readonly observer?: GatewayObserver,
+  ) {
+    this.instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
+    for (const inst of config.instruments) {
+      const actor = this.actorOf(inst.symbol);
+      this.feeds.set(
+        inst.symbol,
+        new EventFeed(actor, path.join(engine.dataDir, inst.symbol, 'ev'), engine.codec, {
+          recentTrades: config.recentTrades,
+          orderHistory: config.orderHistory,
+          historyBytes: HISTORY_BYTES,
+        }),
+      );
+      this.nextOrderId.set(inst.symbol, actor.lastOrderId + 1);
+    }
+  }
+
+  /** Refuses new commands from now on (graceful shutdown). */
+  stopIntake(): void {
+    this.closing = true;
+  }
+
+  instrument(symbol: string): InstrumentConfig {
+    const inst = this.instruments.get(symbol);
+    if (inst === undefined) throw new ApiError('UNKNOWN_SYMBOL', `unknown symbol ${JSON.stringify(symbol.slice(0, 40))}`);
+    return inst;
+  }
+
+  feed(symbol: string): EventFeed {
+    this.instrument(symbol);
+    return this.feeds.get(symbol) as EventFeed;
+  }
+
+  /** Places an order; resolves with its outcome once durable. */
+  place(user: User, req: PlaceOrder): Promise<OrderResult> {
+    if (req.clientOrderId === undefined) return this.placeNew(user, req);
+    const key = `${user.id}\u0000${req.symbol}\u0000${req.clientOrderId}`;
+    const request = JSON.stringify([req.side, req.type, req.price, req.qty, req.tif, req.stp]);
+    const seen = this.clientOrders.get(key);
+    if (seen !== undefined) {
+      if (seen.request !== request) {
+        return Promise.reject(
+          new ApiError('DUPLICATE_CLIENT_ORDER_ID', `clientOrderId ${req.clientOrderId} was used recently for a different order on ${req.symbol}`),
+        );
+      }
+      return seen.result.then((r) => ({ ...r, duplicate: true }));
+    }
+    const result = this.placeNew(user, req);
+    this.clientOrders.set(key, { request, result });
+    // A refused command (never logged) may be retried with the same client order id.
+    result.catch(() => {
+      if (this.clientOrders.get(key)?.result === result) this.clientOrders.delete(key);
+    });
+    while (this.clientOrders.size > this.config.clientOrderIdWindow) {
+      this.clientOrders.delete(this.clientOrders.keys().next().value as string);
+    }
+    return result;
+  }
+
+  private async placeNew(user: User, req: PlaceOrder): Promise<OrderResult> {
+    const orderId = this.nextOrderId.get(req.symbol) as number;
+    const base = { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0 };
+    const cmd: Command =
+      req.type === 'limit'
+        ? { ...base, type: 'limit', side: req.side, price: req.price, qty: req.qty, tif: req.tif, stp: req.stp }
+        : { ...base, type: 'market', side: req.side, qty: req.qty, stp: req.stp };
+    if (req.clientOrderId !== undefined) this.feed(req.symbol).state.rememberClientOrderId(orderId, req.clientOrderId);
+    const events = await this.submit(cmd, () => {
+      this.nextOrderId.set(req.symbol, orderId + 1);
+    });
+    return { order: this.view(req.symbol, orderId), events };
+  }
+
+  cancel(user: User, symbol: string, orderId: number): Promise<OrderResult> {
+    this.ownOrder(user, symbol, orderId, true);
+    return this.command({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'cancel' }, symbol, orderId);
+  }
+
+  amend(user: User, symbol: string, orderId: number, req: AmendOrder): Promise<OrderResult> {
+    const o = this.ownOrder(user, symbol, orderId, true);
+    const price = req.price ?? o.price;
+    const qty = req.qty ?? o.remainingQty;
+    // A smaller quantity at the same price keeps time priority (the engine's reduce: price 0).
+    const reduce = price === o.price && qty < o.remainingQty;
+    return this.command({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price: reduce ? 0 : price, qty }, symbol, orderId);
+  }
+
+  getOrder(user: User, symbol: string, orderId: number): OrderView {
+    this.ownOrder(user, symbol, orderId, false);
+    return this.view(symbol, orderId) as OrderView;
+  }
+
+  book(symbol: string, depth: number): { symbol: string; seq: number; bids: [number, number][]; asks: [number, number][] } {
+    const state = this.feed(symbol).state;
+    return { symbol, seq: state.l2Seq, ...state.book(depth) };
+  }
+
+  trades(symbol: string, limit: number): PublicTrade[] {
+    return this.feed(symbol).state.recentTrades(limit);
+  }
+
+  /** The client's view of an order, if the state still holds it. */
+  view(symbol: string, orderId: number): OrderView | undefined {
+    const o = this.feeds.get(symbol)?.state.getOrder(orderId);
+    return o === undefined ? undefined : toView(o, this.userName(o.userId));
+  }
+
+  /** An order of `user` (404 if unknown, 403 if someone else's); with `live`, it must be resting. */
+  private ownOrder(user: User, symbol: string, orderId: number, live: boolean): OrderState {
+    const o = this.feed(symbol).state.getOrder(orderId);
+    if (o === undefined || (live && !o.resting)) {
+      throw new ApiError('ORDER_NOT_FOUND', live ? `no open order ${orderId} on ${symbol}` : `no order ${orderId} on ${symbol}`);
+    }
+    if (o.userId !== user.id) throw new ApiError('NOT_OWNER', `order ${orderId} on ${symbol} belongs to another user`);
+    return o;
+  }
+
+  private async command(cmd: Command, symbol: string, orderId: number): Promise<OrderResult> {
+    const events = await this.submit(cmd);
+    const rejected = events.find((e) => e.type === 'rejected');
+    if (rejected !== undefined) {
+      const reason = rejected.reason;
+      if (reason === 'UNKNOWN_ORDER') throw new ApiError('ORDER_NOT_FOUND', `no open order ${orderId} on ${symbol}`);
+      if (reason === 'NOT_OWNER') throw new ApiError('NOT_OWNER', `order ${orderId} on ${symbol} belongs to another user`);
+      throw new ApiError('REJECTED', `the engine rejected the ${cmd.type}: ${reason}`);
+    }
+    return { order: this.view(symbol, orderId), events };
+  }
+
+  /** Submits a command and resolves with its events once durable; `taken` runs once the engine took it. */
+  private async submit(cmd: Command, taken?: () => void): Promise<Event[]> {
+    if (this.closing) throw new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5);
+    const actor = this.actorOf(cmd.symbol);
+    const started = performance.now();
+    const promise = actor.submit(cmd);
+    // submit() takes the command synchronously (or refuses it): an accepted order id is used.
+    if (actor.lastSubmittedSeq === cmd.seq && cmd.seq > 0) taken?.();
+    try {
+      const { events } = await promise;
+      this.observer?.command(cmd.type, events.some((e) => e.type === 'rejected') ? 'rejected' : 'ok', (performance.now() - started) / 1000);
+      return events;
+    } catch (err) {
+      this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
+      throw engineToApi(err);
+    }
+  }
+
+  private actorOf(symbol: string): SymbolActor {
+    const actor = this.engine.actor(symbol);
+    if (actor === undefined) throw new ApiError('UNKNOWN_SYMBOL', `unknown symbol ${JSON.stringify(symbol.slice(0, 40))}`);
+    return actor;
+  }
+
+  close(): void {
+    for (const f of this.feeds.values()) f.close();
+  }
+}
+
+export function engineToApi(err: unknown): Error {
+  if (err instanceof ApiError) return err;
+  if (!(err instanceof EngineError)) return err as Error;
+  switch (err.code) {
+    case 'MAILBOX_FULL':
+      return new ApiError('BACKPRESSURE', 'the engine is busy: retry shortly', 1);
+    case 'HALTED':
+      return new ApiError('HALTED', `the engine halted after an I/O error and takes no orders until it is restarted: ${err.message}`, 30);
+    case 'CLOSED':
+      return new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5);
+    case 'UNKNOWN_SYMBOL':
+      return new ApiError('UNKNOWN_SYMBOL', err.message);
+    case 'INVALID_COMMAND':
+      return new ApiError('VALIDATION', err.message);
+    case 'RECOVERY_FAILED':
+    case 'INVALID_CONFIG':
+      return new ApiError('INTERNAL', err.message);
+  }
+}
+
+function toView(o: OrderState, user: string): OrderView {
+  const v: OrderView = {
+    orderId: o.orderId,
+    symbol: o.symbol,
+    user,
+    side: o.side,
+    type: o.type,
+    tif: o.tif,
+    price: o.price,
+    qty: o.qty,
+    filledQty: o.filledQty,
+    remainingQty: o.remainingQty,
+    status: o.status,
+    updatedAt: o.updatedAt,
+  };
+  if (o.reason !== undefined) v.reason = o.reason;
+  if (o.clientOrderId !== undefined) v.clientOrderId = o.clientOrderId;
+  return v;
+}

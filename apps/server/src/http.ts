@@ -1,0 +1,231 @@
+// The REST API on fastify: order entry and queries for authenticated users, public market data,
+// health and metrics. Bodies are JSON only, checked by JSON schema (no type coercion, no extra
+// fields) and then by the shared request checks; every error is `{ error: { code, message } }`.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
+import type { Logger } from 'pino';
+import type { KeyStore, RateLimiter, User } from './auth.js';
+import { ApiError } from './errors.js';
+import type { Gateway } from './gateway.js';
+import type { Metrics } from './metrics.js';
+import { CLIENT_ORDER_ID, parseAmendOrder, parseOrderId, parsePlaceOrder, queryInt } from './requests.js';
+
+export interface HttpDeps {
+  readonly gateway: Gateway;
+  readonly keys: KeyStore;
+  readonly limiter: RateLimiter;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly bodyLimit: number;
+  /** Readiness: false while starting or shutting down. */
+  readonly ready: () => boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user: User | null;
+  }
+}
+
+const positive = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+
+const placeOrderSchema = {
+  type: 'object',
+  required: ['symbol', 'side', 'type', 'qty'],
+  additionalProperties: false,
+  properties: {
+    symbol: { type: 'string', minLength: 1, maxLength: 32 },
+    side: { type: 'string', enum: ['buy', 'sell'] },
+    type: { type: 'string', enum: ['limit', 'market'] },
+    price: positive,
+    qty: positive,
+    tif: { type: 'string', enum: ['GTC', 'IOC', 'FOK', 'POST'] },
+    stp: { type: 'string', enum: ['NONE', 'CANCEL_NEWEST', 'CANCEL_OLDEST', 'CANCEL_BOTH', 'DECREMENT_CANCEL'] },
+    clientOrderId: { type: 'string', pattern: CLIENT_ORDER_ID.source },
+  },
+} as const;
+
+const amendOrderSchema = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: { qty: positive, price: positive },
+} as const;
+
+const orderParams = {
+  type: 'object',
+  required: ['symbol', 'orderId'],
+  properties: { symbol: { type: 'string', maxLength: 64 }, orderId: { type: 'string', maxLength: 32 } },
+} as const;
+
+/** A route handler as fastify wants it (async, so that a thrown ApiError becomes the error reply). */
+function handle<T>(fn: (req: FastifyRequest, reply: FastifyReply) => T | Promise<T>): (req: FastifyRequest, reply: FastifyReply) => Promise<T> {
+  return async (req, reply) => await fn(req, reply);
+}
+
+export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger> {
+  const { gateway, keys, limiter, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.bodyLimit,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+  // JSON bodies only: anything else is 415.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('user', null);
+
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    const api = toApiError(err);
+    if (api.status >= 500) req.log.error({ err }, 'request failed');
+    sendError(reply, api);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    sendError(reply, new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
+  });
+  app.addHook('onResponse', (req, reply, done) => {
+    metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode });
+    done();
+  });
+
+  // Order routes authenticate and rate-limit first, before the body is read or checked.
+  const auth = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    try {
+      const user = keys.authenticate(req.headers['x-api-key']);
+      try {
+        limiter.take(req.headers['x-api-key'] as string);
+      } catch (err) {
+        metrics.rateLimited.inc();
+        throw err;
+      }
+      req.user = user;
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  };
+  const authenticate = (req: FastifyRequest): User => {
+    if (req.user === null) throw new ApiError('UNAUTHORIZED', 'missing API key: send it in the x-api-key header');
+    return req.user;
+  };
+
+  app.post('/v1/orders', { onRequest: auth, schema: { body: placeOrderSchema } }, handle((req) => {
+    const user = authenticate(req);
+    return gateway.place(user, parsePlaceOrder(req.body, gateway.instruments));
+  }));
+
+  app.delete('/v1/orders/:symbol/:orderId', { onRequest: auth, schema: { params: orderParams } }, handle((req) => {
+    const user = authenticate(req);
+    const { symbol, orderId } = req.params as { symbol: string; orderId: string };
+    return gateway.cancel(user, symbol, parseOrderId(orderId));
+  }));
+
+  app.patch('/v1/orders/:symbol/:orderId', { onRequest: auth, schema: { params: orderParams, body: amendOrderSchema } }, handle((req) => {
+    const user = authenticate(req);
+    const { symbol, orderId } = req.params as { symbol: string; orderId: string };
+    const id = parseOrderId(orderId);
+    return gateway.amend(user, symbol, id, parseAmendOrder(req.body, gateway.instrument(symbol)));
+  }));
+
+  app.get('/v1/orders/:symbol/:orderId', { onRequest: auth, schema: { params: orderParams } }, handle((req) => {
+    const user = authenticate(req);
+    const { symbol, orderId } = req.params as { symbol: string; orderId: string };
+    return { order: gateway.getOrder(user, symbol, parseOrderId(orderId)) };
+  }));
+
+  app.get('/v1/book/:symbol', handle((req) => {
+    const { symbol } = req.params as { symbol: string };
+    const depth = queryInt((req.query as Record<string, unknown>).depth, 'depth', 20, 1000);
+    return gateway.book(symbol, depth);
+  }));
+
+  app.get('/v1/trades/:symbol', handle((req) => {
+    const { symbol } = req.params as { symbol: string };
+    const limit = queryInt((req.query as Record<string, unknown>).limit, 'limit', 100, 1000);
+    return { symbol, trades: gateway.trades(symbol, limit) };
+  }));
+
+  app.get('/v1/instruments', handle(() => ({ instruments: [...gateway.instruments.values()] })));
+
+  const health = (): { status: string; live: boolean; ready: boolean; symbols: Record<string, unknown> } => {
+    const symbols: Record<string, unknown> = {};
+    let halted = false;
+    for (const symbol of gateway.engine.symbols) {
+      const a = gateway.engine.actor(symbol);
+      const feedError = gateway.feeds.get(symbol)?.error;
+      if (a?.halted !== undefined || feedError !== undefined) halted = true;
+      symbols[symbol] = {
+        halted: a?.halted !== undefined,
+        ...(a?.halted ? { haltedBy: a.halted.message } : {}),
+        ...(feedError ? { feedError: feedError.message } : {}),
+        processedSeq: a?.processedSeq,
+        durableSeq: a?.durableSeq,
+        queued: a?.queued,
+      };
+    }
+    const ready = deps.ready() && !halted;
+    return { status: halted ? 'halted' : ready ? 'ok' : 'not_ready', live: true, ready, symbols };
+  };
+  app.get('/health', handle((_req, reply) => {
+    const h = health();
+    if (!h.ready) void reply.code(503).header('retry-after', '5');
+    return h;
+  }));
+  app.get('/health/live', handle(() => ({ live: true })));
+  app.get('/health/ready', handle((_req, reply) => {
+    const h = health();
+    if (!h.ready) void reply.code(503).header('retry-after', '5');
+    return { ready: h.ready, status: h.status };
+  }));
+
+  app.get('/metrics', handle((_req, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  }));
+
+  return app;
+}
+
+function sendError(reply: FastifyReply, err: ApiError): void {
+  if (err.retryAfter !== undefined) void reply.header('retry-after', String(err.retryAfter));
+  void reply.code(err.status).type('application/json').send(err.toJSON());
+}
+
+/** Fastify's own errors (schema, content type, body) as the API's. */
+export function toApiError(err: FastifyError | ApiError | Error): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as FastifyError;
+  if (e.validation !== undefined && e.validation.length > 0) {
+    const v = e.validation[0] as { instancePath?: string; message?: string; params?: Record<string, unknown> };
+    const where = e.validationContext ?? 'body';
+    let field = (v.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+    const params = v.params ?? {};
+    if (typeof params.missingProperty === 'string') field = field === '' ? params.missingProperty : `${field}.${params.missingProperty}`;
+    if (typeof params.additionalProperty === 'string') {
+      return new ApiError('VALIDATION', `${field === '' ? '' : `${field}.`}${params.additionalProperty}: is not a field of this request`);
+    }
+    if (typeof params.missingProperty === 'string') return new ApiError('VALIDATION', `${field}: is required`);
+    return new ApiError('VALIDATION', `${field === '' ? where : field}: ${v.message ?? 'is invalid'}`);
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError('BODY_TOO_LARGE', e.message);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError('MALFORMED_JSON', 'the body is empty; send a JSON object');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError('MALFORMED_JSON', `the body is not valid JSON: ${e.message}`);
+    default:
+      break;
+  }
+  if (err instanceof SyntaxError || (e.statusCode === 400 && /JSON/i.test(e.message))) return new ApiError('MALFORMED_JSON', `the body is not valid JSON: ${e.message}`);
+  if (e.statusCode === 413) return new ApiError('BODY_TOO_LARGE', e.message);
+  if (e.statusCode === 415) return new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) return new ApiError('BAD_REQUEST', e.message);
+  if (e.statusCode === 503) return new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5);
+  return new ApiError('INTERNAL', 'internal error');
+}

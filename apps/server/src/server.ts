@@ -1,0 +1,104 @@
+// Composes the exchange: the engine (recovered from the data directory), the bus its publishers
+// deliver to, the gateway, the HTTP and WebSocket APIs and the metrics; and shuts it all down in
+// order: stop taking commands, let in-flight requests finish, drain and sync the engine, close the
+// connections and the bus.
+
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { Engine } from '@gx3/engine';
+import { MemoryBus, NatsJetStreamBus, type Bus } from '@gx3/outbox-publisher';
+import { pino, type Logger } from 'pino';
+import { demoKeys, KeyStore, RateLimiter } from './auth.js';
+import type { ApiKeyConfig, ServerConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { Gateway } from './gateway.js';
+import { buildHttp } from './http.js';
+import { Metrics } from './metrics.js';
+import { WsApi } from './ws.js';
+
+export interface RunningServer {
+  /** `http://host:port` */
+  readonly url: string;
+  readonly port: number;
+  readonly gateway: Gateway;
+  readonly engine: Engine;
+  readonly bus: Bus;
+  /** The API keys in force (the demo keys when none were configured). */
+  readonly apiKeys: readonly ApiKeyConfig[];
+  readonly demo: boolean;
+  /** Graceful shutdown; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly logger?: Logger;
+}
+
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'gx3-server' } });
+  try {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError('INVALID_CONFIG', `cannot create the data directory ${config.dataDir}: ${(err as Error).message}`, { cause: err });
+  }
+  const demo = config.apiKeys === undefined;
+  const apiKeys = config.apiKeys ?? demoKeys(config.dataDir).keys;
+  const keys = new KeyStore(apiKeys);
+
+  const bus: Bus = config.bus === 'memory' ? new MemoryBus() : await NatsJetStreamBus.connect({ servers: config.bus });
+  let engine: Engine;
+  try {
+    engine = await Engine.open({
+      dataDir: config.dataDir,
+      symbols: config.instruments.map((i) => ({ symbol: i.symbol, minPrice: i.minPrice, maxPrice: i.maxPrice, maxQty: i.maxQty })),
+      durability: config.durability,
+      codec: config.codec,
+      bus,
+    });
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
+  for (const symbol of engine.symbols) {
+    const r = engine.actor(symbol)?.recovery;
+    if (r) logger.info({ symbol, ...r }, 'recovered');
+  }
+  const metrics = new Metrics(engine);
+  const gateway = new Gateway(engine, config, (id) => keys.userById(id)?.name ?? `user-${id}`, metrics);
+  const limiter = new RateLimiter(config.rateLimit, config.rateBurst);
+  let ready = false;
+  const app = buildHttp({ gateway, keys, limiter, metrics, logger, bodyLimit: config.bodyLimit, ready: () => ready });
+  const ws = new WsApi({ gateway, keys, limiter, metrics, logger, maxPayload: config.bodyLimit });
+  app.server.on('upgrade', (req, socket, head) => {
+    ws.handleUpgrade(req, socket, head);
+  });
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    gateway.close();
+    await engine.close();
+    await bus.close();
+    throw err;
+  }
+  ready = true;
+  const port = (app.server.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      ready = false;
+      gateway.stopIntake();
+      // In-flight HTTP requests finish (their commands were taken and become durable below).
+      const httpClosed = app.close();
+      await engine.close();
+      await httpClosed;
+      ws.close();
+      gateway.close();
+      await bus.close();
+      logger.info('stopped');
+    })();
+    return closing;
+  };
+  return { url, port, gateway, engine, bus, apiKeys, demo, close };
+}

@@ -1,0 +1,317 @@
+// The WebSocket API at /v1/ws: order entry with request ids (one order or an array of orders per
+// frame), cancels and amendments, and subscriptions to public trades, the L2 book (a snapshot, then
+// updates numbered by the book's sequence so a client can detect a gap and resubscribe) and the
+// user's own order updates. The API key comes in the `x-api-key` header of the upgrade request, as
+// `?apiKey=` in the URL, or in a first `{"op":"auth","key":...}` frame; market data needs no key.
+
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { KeyStore, RateLimiter, User } from './auth.js';
+import { ApiError } from './errors.js';
+import type { FeedUpdate } from './event-feed.js';
+import type { Gateway, OrderResult } from './gateway.js';
+import type { Metrics } from './metrics.js';
+import { invalid, parseAmendOrder, parsePlaceOrder, positiveInt } from './requests.js';
+
+export interface WsDeps {
+  readonly gateway: Gateway;
+  readonly keys: KeyStore;
+  readonly limiter: RateLimiter;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly maxPayload: number;
+}
+
+/** A client whose unsent data exceeds this loses its market data subscriptions (it must resubscribe). */
+const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
+const MAX_ORDERS_PER_FRAME = 1000;
+
+interface Client {
+  readonly ws: WebSocket;
+  user: User | undefined;
+  key: string | undefined;
+  readonly trades: Set<string>;
+  readonly books: Set<string>;
+  orders: boolean;
+}
+
+type Reply = Record<string, unknown>;
+
+export class WsApi {
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Set<Client>();
+  private readonly unsubscribeFeeds: (() => void)[] = [];
+
+  constructor(private readonly deps: WsDeps) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload });
+    for (const feed of deps.gateway.feeds.values()) {
+      this.unsubscribeFeeds.push(
+        feed.onUpdate((u) => {
+          this.broadcast(u);
+        }),
+      );
+    }
+  }
+
+  /** Handles an HTTP upgrade request (the server's `upgrade` event). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== '/v1/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    const key = (req.headers['x-api-key'] as string | undefined) ?? url.searchParams.get('apiKey') ?? undefined;
+    let user: User | undefined;
+    if (key !== undefined) {
+      try {
+        user = this.deps.keys.authenticate(key);
+      } catch (err) {
+        const e = err as ApiError;
+        const body = JSON.stringify(e.toJSON());
+        socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        return;
+      }
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.connected(ws, user, key);
+    });
+  }
+
+  /** Closes every connection (1001, going away). */
+  close(): void {
+    for (const u of this.unsubscribeFeeds) u();
+    for (const c of this.clients) c.ws.close(1001, 'server shutting down');
+    this.wss.close();
+  }
+
+  private connected(ws: WebSocket, user: User | undefined, key: string | undefined): void {
+    const client: Client = { ws, user, key, trades: new Set(), books: new Set(), orders: false };
+    this.clients.add(client);
+    this.deps.metrics.wsConnections.inc();
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.deps.metrics.wsMessages.inc({ direction: 'in' });
+      if (isBinary) {
+        this.send(client, { error: new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send text frames of JSON').toJSON().error });
+        return;
+      }
+      this.onMessage(client, data);
+    });
+    ws.on('close', () => {
+      this.clients.delete(client);
+      this.deps.metrics.wsConnections.dec();
+    });
+    ws.on('error', (err) => {
+      this.deps.logger.debug({ err }, 'websocket error');
+    });
+  }
+
+  private onMessage(client: Client, data: RawData): void {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(textOf(data));
+    } catch (err) {
+      this.send(client, { error: { code: 'MALFORMED_JSON', message: `the frame is not valid JSON: ${(err as Error).message}` } });
+      return;
+    }
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+      this.send(client, { error: { code: 'VALIDATION', message: 'a frame must be a JSON object with an op' } });
+      return;
+    }
+    const m = msg as Record<string, unknown>;
+    const id = m.id;
+    if (id !== undefined && typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id))) {
+      this.send(client, { error: { code: 'VALIDATION', message: 'id: must be a string or a number' } });
+      return;
+    }
+    try {
+      this.dispatch(client, m, id);
+    } catch (err) {
+      this.replyError(client, id, err);
+    }
+  }
+
+  private dispatch(client: Client, m: Record<string, unknown>, id: unknown): void {
+    const { gateway } = this.deps;
+    switch (m.op) {
+      case 'ping':
+        this.send(client, { id, pong: true });
+        return;
+      case 'auth': {
+        const user = this.deps.keys.authenticate(m.key);
+        client.user = user;
+        client.key = m.key as string;
+        this.send(client, { id, ok: true, user: user.name });
+        return;
+      }
+      case 'order': {
+        const user = this.requireUser(client);
+        if (Array.isArray(m.order)) {
+          const list = m.order as unknown[];
+          if (list.length === 0 || list.length > MAX_ORDERS_PER_FRAME) throw invalid('order', `must hold 1..${MAX_ORDERS_PER_FRAME} orders`);
+          this.rateLimit(client, list.length);
+          const results = list.map((o, i) => {
+            try {
+              return gateway.place(user, parsePlaceOrder(o, gateway.instruments, `order[${i}].`)).then(resultJson, errorJson);
+            } catch (err) {
+              return Promise.resolve(errorJson(err));
+            }
+          });
+          void Promise.all(results).then((r) => {
+            this.send(client, { id, results: r });
+          });
+          return;
+        }
+        this.rateLimit(client, 1);
+        this.answer(client, id, gateway.place(user, parsePlaceOrder(m.order, gateway.instruments, 'order.')));
+        return;
+      }
+      case 'cancel': {
+        const user = this.requireUser(client);
+        this.rateLimit(client, 1);
+        const { symbol, orderId } = target(m, ['op', 'id', 'symbol', 'orderId']);
+        this.answer(client, id, gateway.cancel(user, symbol, orderId));
+        return;
+      }
+      case 'amend': {
+        const user = this.requireUser(client);
+        this.rateLimit(client, 1);
+        const { symbol, orderId } = target(m, ['op', 'id', 'symbol', 'orderId', 'qty', 'price']);
+        const amend = parseAmendOrder({ ...(m.qty === undefined ? {} : { qty: m.qty }), ...(m.price === undefined ? {} : { price: m.price }) }, gateway.instrument(symbol));
+        this.answer(client, id, gateway.amend(user, symbol, orderId, amend));
+        return;
+      }
+      case 'subscribe':
+      case 'unsubscribe':
+        this.subscription(client, m, id, m.op === 'subscribe');
+        return;
+      default:
+        throw invalid('op', 'must be one of ping, auth, order, cancel, amend, subscribe, unsubscribe');
+    }
+  }
+
+  private subscription(client: Client, m: Record<string, unknown>, id: unknown, on: boolean): void {
+    const { gateway } = this.deps;
+    const channel = m.channel;
+    if (channel === 'orders') {
+      this.requireUser(client);
+      client.orders = on;
+      this.send(client, { id, ok: true, channel, subscribed: on });
+      return;
+    }
+    if (channel !== 'trades' && channel !== 'book') throw invalid('channel', 'must be trades, book or orders');
+    if (typeof m.symbol !== 'string') throw invalid('symbol', 'is required (a string)');
+    const symbol = m.symbol;
+    gateway.instrument(symbol);
+    const set = channel === 'trades' ? client.trades : client.books;
+    if (!on) {
+      set.delete(symbol);
+      this.send(client, { id, ok: true, channel, symbol, subscribed: false });
+      return;
+    }
+    set.add(symbol);
+    this.send(client, { id, ok: true, channel, symbol, subscribed: true });
+    if (channel === 'book') {
+      const depth = m.depth === undefined ? 1000 : positiveInt(m.depth, 'depth');
+      const b = gateway.book(symbol, Math.min(depth, 10_000));
+      this.send(client, { type: 'book.snapshot', ...b });
+    }
+  }
+
+  private broadcast(u: FeedUpdate): void {
+    if (this.clients.size === 0) return;
+    let trades: string | undefined;
+    let book: string | undefined;
+    const tradeEvents = u.events.filter((e) => e.type === 'trade');
+    for (const c of this.clients) {
+      if (c.ws.readyState !== WebSocket.OPEN) continue;
+      if (c.ws.bufferedAmount > SLOW_CONSUMER_BYTES && (c.trades.size > 0 || c.books.size > 0)) {
+        c.trades.clear();
+        c.books.clear();
+        this.send(c, { error: { code: 'SLOW_CONSUMER', message: 'market data subscriptions dropped: the connection is not reading fast enough; resubscribe' } });
+        continue;
+      }
+      if (tradeEvents.length > 0 && c.trades.has(u.symbol)) {
+        trades ??= JSON.stringify({
+          type: 'trades',
+          symbol: u.symbol,
+          trades: tradeEvents.map((e) => (e.type === 'trade' ? { id: e.eventSeq, price: e.price, qty: e.qty, takerSide: e.takerSide, ts: e.ts } : undefined)),
+        });
+        this.sendRaw(c, trades);
+      }
+      if (u.l2 !== undefined && c.books.has(u.symbol)) {
+        book ??= JSON.stringify({ type: 'book.update', symbol: u.symbol, seq: u.l2.seq, bids: [...u.l2.changes.bids], asks: [...u.l2.changes.asks] });
+        this.sendRaw(c, book);
+      }
+      if (c.orders && c.user !== undefined) {
+        const mine = u.orders.filter((o) => o.userId === c.user?.id);
+        if (mine.length > 0) {
+          this.send(c, { type: 'orders', symbol: u.symbol, orders: mine.map((o) => this.deps.gateway.view(u.symbol, o.orderId) ?? { orderId: o.orderId, status: o.status }) });
+        }
+      }
+    }
+  }
+
+  private requireUser(client: Client): User {
+    if (client.user === undefined) throw new ApiError('UNAUTHORIZED', 'authenticate first: the x-api-key header, ?apiKey= or {"op":"auth","key":...}');
+    return client.user;
+  }
+
+  private rateLimit(client: Client, n: number): void {
+    try {
+      this.deps.limiter.take(client.key as string, n);
+    } catch (err) {
+      this.deps.metrics.rateLimited.inc();
+      throw err;
+    }
+  }
+
+  private answer(client: Client, id: unknown, result: Promise<OrderResult>): void {
+    result.then(
+      (r) => {
+        this.send(client, { id, ...resultJson(r) });
+      },
+      (err: unknown) => {
+        this.replyError(client, id, err);
+      },
+    );
+  }
+
+  private replyError(client: Client, id: unknown, err: unknown): void {
+    const e = errorJson(err);
+    if (!(err instanceof ApiError)) this.deps.logger.error({ err }, 'websocket request failed');
+    this.send(client, { id, ...e });
+  }
+
+  private send(client: Client, msg: Reply): void {
+    this.sendRaw(client, JSON.stringify(msg));
+  }
+
+  private sendRaw(client: Client, text: string): void {
+    if (client.ws.readyState !== WebSocket.OPEN) return;
+    this.deps.metrics.wsMessages.inc({ direction: 'out' });
+    client.ws.send(text);
+  }
+}
+
+function textOf(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+function target(m: Record<string, unknown>, allowed: readonly string[]): { symbol: string; orderId: number } {
+  for (const k of Object.keys(m)) if (!allowed.includes(k)) throw invalid(k, 'is not a field of this request');
+  if (typeof m.symbol !== 'string') throw invalid('symbol', 'is required (a string)');
+  return { symbol: m.symbol, orderId: positiveInt(m.orderId, 'orderId') };
+}
+
+function resultJson(r: OrderResult): Reply {
+  return { ok: true, order: r.order, events: r.events, ...(r.duplicate === true ? { duplicate: true } : {}) };
+}
+
+function errorJson(err: unknown): Reply {
+  if (err instanceof ApiError) return { ok: false, ...err.toJSON() };
+  return { ok: false, error: { code: 'INTERNAL', message: 'internal error' } };
+}
