@@ -1,0 +1,123 @@
+// Engine suites, each run in its own process: W1 end to end through the engine (commands logged,
+// applied, events in the outbox, durable per the mode) in each durability mode and with the JSON
+// codec; recovery speed; and submit-to-durable latency at a fixed offered load (open loop).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { CodecName } from '@gx3/codecs';
+import { Engine, type SymbolActor } from '@gx3/engine';
+import type { Durability } from '@gx3/wal';
+import { commandAt, recoverEngine, replayEngine, REPLAY_SYMBOL } from '../engine-replay.js';
+import { generateText } from '../generator.js';
+import { parseWorkload } from '../workload.js';
+import { allocationMeter, quantile } from './measure.js';
+import type { Metric, SuiteDef } from './types.js';
+
+function tmp(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+function engineSuite(id: string, durability: Durability, codec: CodecName): SuiteDef {
+  return {
+    id,
+    layer: 'engine',
+    title: `engine end to end: W1, ${codec} codec, durability ${durability} (closed loop: submit as fast as the mailbox takes, wait until durable)`,
+    nodeFlags: ['--expose-gc'],
+    async run(smoke) {
+      const w = parseWorkload(generateText({ ops: smoke ? 50_000 : codec === 'json' ? 300_000 : 1_000_000 }));
+      const dir = tmp('gx3-bench-engine-');
+      try {
+        const meter = allocationMeter();
+        const { perf, summary } = await replayEngine(w, { dataDir: path.join(dir, 'data'), durability, codec });
+        const alloc = meter.stop(w.length);
+        const metrics: Metric[] = [
+          { name: 'commandsPerSec', value: perf.commandsPerSec, unit: 'commands/s', better: 'higher', kind: 'throughput' },
+          { name: 'nsPerCommand', value: 1e9 / perf.commandsPerSec, unit: 'ns', better: 'lower' },
+          { name: 'p50Us', value: perf.p50Us, unit: 'us', better: 'lower', kind: 'latency' },
+          { name: 'p99Us', value: perf.p99Us, unit: 'us', better: 'lower', kind: 'latency' },
+          { name: 'bytesPerCommand', value: alloc.bytesPerOp, unit: 'B', better: 'lower' },
+          { name: 'gcCount', value: alloc.gcCount, unit: '', better: 'lower' },
+        ];
+        const notes = [
+          `${w.length.toLocaleString('en-US')} commands, ${summary.trades.toLocaleString('en-US')} trades; closed loop: latency includes queueing in a 65,536-command mailbox (backpressure waits: ${perf.backpressureWaits}); allocation includes the replay's own command objects and summary`,
+        ];
+        if (durability === 'batch' && codec === 'binary') {
+          const rec = await recoverEngine(path.join(dir, 'data'));
+          metrics.push({ name: 'recoveryCommandsPerSec', value: rec.commands / (rec.recovery.millis / 1000), unit: 'commands/s', better: 'higher' });
+          notes.push('recovery: reopening the data directory (open, torn-tail scan, replay of the command log into a fresh book)');
+        }
+        return { metrics, notes };
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+const openLoopSuite: SuiteDef = {
+  id: 'engine-open-loop',
+  layer: 'engine',
+  title: 'engine submit-to-durable latency at a fixed offered load (open loop, batch durability)',
+  async run(smoke) {
+    const rate = smoke ? 20_000 : 100_000;
+    const seconds = smoke ? 1 : 3;
+    const w = parseWorkload(generateText({ ops: rate * seconds, prefill: 0 }));
+    const dir = tmp('gx3-bench-open-');
+    try {
+      const engine = await Engine.open({
+        dataDir: dir,
+        symbols: [{ symbol: REPLAY_SYMBOL, minPrice: 1, maxPrice: 1_000_000, maxQty: Number.MAX_SAFE_INTEGER }],
+        durability: 'batch',
+      });
+      const actor = engine.actor(REPLAY_SYMBOL) as SymbolActor;
+      const due = new Float64Array(w.length + 1);
+      const lat = new Float64Array(w.length);
+      let measured = 0;
+      let lastDurable = 0;
+      actor.onDurable((seq) => {
+        const now = performance.now();
+        for (let s = lastDurable + 1; s <= seq; s++) lat[measured++] = (now - (due[s] as number)) * 1000;
+        lastDurable = seq;
+      });
+      const t0 = performance.now();
+      let refused = 0;
+      for (let i = 0; i < w.length; ) {
+        const dueCount = Math.min(w.length, Math.floor(((performance.now() - t0) / 1000) * rate));
+        while (i < dueCount) {
+          const r = actor.trySubmit(commandAt(w, i));
+          if (typeof r !== 'number') {
+            refused++;
+            break;
+          }
+          due[r] = t0 + (i / rate) * 1000;
+          i++;
+        }
+        await new Promise((res) => setImmediate(res));
+      }
+      await actor.waitForDurable(actor.lastSubmittedSeq);
+      await engine.close();
+      const l = lat.subarray(0, measured).sort();
+      return {
+        metrics: [
+          { name: 'p50Us', value: quantile(l, 0.5), unit: 'us', better: 'lower', kind: 'latency' },
+          { name: 'p99Us', value: quantile(l, 0.99), unit: 'us', better: 'lower', kind: 'latency' },
+          { name: 'p999Us', value: quantile(l, 0.999), unit: 'us', better: 'lower', kind: 'latency' },
+          { name: 'maxUs', value: quantile(l, 1), unit: 'us', better: 'lower' },
+          { name: 'refused', value: refused, unit: 'times', better: 'lower' },
+        ],
+        notes: [`${rate.toLocaleString('en-US')} commands/s offered for ${seconds} s; latency from when each command was due, so queueing is not hidden`],
+      };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+export const ENGINE_SUITES: SuiteDef[] = [
+  engineSuite('engine-none', 'none', 'binary'),
+  engineSuite('engine-batch', 'batch', 'binary'),
+  engineSuite('engine-interval', 'interval', 'binary'),
+  engineSuite('engine-json-batch', 'batch', 'json'),
+  openLoopSuite,
+];

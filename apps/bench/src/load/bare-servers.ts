@@ -1,0 +1,73 @@
+// The bare baselines of the load suite, measured in the same run as the gateway: a fastify route
+// that parses and checks the same order body with the same JSON schema and answers it, and a `ws`
+// server that parses each frame and acknowledges each order in it. Neither matches, logs or syncs:
+// they are the ceiling of the HTTP and WebSocket stacks on this machine.
+
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import { WebSocketServer, type RawData } from 'ws';
+
+const positive = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
+
+/** The schema the gateway declares for POST /v1/orders. */
+const orderSchema = {
+  type: 'object',
+  required: ['symbol', 'side', 'type', 'qty'],
+  additionalProperties: false,
+  properties: {
+    symbol: { type: 'string', minLength: 1, maxLength: 32 },
+    side: { type: 'string', enum: ['buy', 'sell'] },
+    type: { type: 'string', enum: ['limit', 'market'] },
+    price: positive,
+    qty: positive,
+    tif: { type: 'string', enum: ['GTC', 'IOC', 'FOK', 'POST'] },
+    stp: { type: 'string', enum: ['NONE', 'CANCEL_NEWEST', 'CANCEL_OLDEST', 'CANCEL_BOTH', 'DECREMENT_CANCEL'] },
+    clientOrderId: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
+  },
+} as const;
+
+/** Starts the bare HTTP server on 127.0.0.1; resolves with its port. */
+export async function startBareHttp(port = 0): Promise<{ port: number; close: () => Promise<void> }> {
+  const app = Fastify({ logger: false, ajv: { customOptions: { coerceTypes: false, removeAdditional: false } } });
+  let n = 0;
+  app.post('/v1/orders', { schema: { body: orderSchema } }, async (req) => {
+    const body = req.body as { symbol: string; side: string; qty: number };
+    n++;
+    return Promise.resolve({ ok: true, orderId: n, symbol: body.symbol, side: body.side, qty: body.qty });
+  });
+  await app.listen({ host: '127.0.0.1', port });
+  return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
+}
+
+function text(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/** Starts the bare WebSocket server on 127.0.0.1 at /v1/ws; resolves with its port. */
+export async function startBareWs(port = 0): Promise<{ port: number; close: () => Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port, path: '/v1/ws', maxPayload: 1 << 24 });
+  await new Promise<void>((resolve) => wss.once('listening', resolve));
+  let n = 0;
+  wss.on('connection', (ws) => {
+    ws.on('message', (data) => {
+      const m = JSON.parse(text(data)) as { id: unknown; order: unknown };
+      if (Array.isArray(m.order)) {
+        ws.send(JSON.stringify({ id: m.id, results: m.order.map(() => ({ ok: true, orderId: ++n })) }));
+      } else {
+        ws.send(JSON.stringify({ id: m.id, ok: true, orderId: ++n }));
+      }
+    });
+  });
+  return {
+    port: (wss.address() as AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => {
+          resolve();
+        });
+      }),
+  };
+}

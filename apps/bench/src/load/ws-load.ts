@@ -1,0 +1,75 @@
+// WebSocket order entry: `connections` clients, each keeping `window` frames in flight (closed
+// loop), each frame holding `perFrame` orders (one order as an object, several as an array). A
+// frame's latency runs from its send to its answer; only orders answered `ok` count.
+
+import { WebSocket, type RawData } from 'ws';
+import { LOAD_KEY, loadOrder } from './orders.js';
+import type { LoadFigures } from './http-load.js';
+
+function text(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+interface Answer {
+  id?: number;
+  ok?: boolean;
+  results?: { ok?: boolean }[];
+  type?: string;
+}
+
+export async function wsLoad(url: string, options: { connections: number; window: number; perFrame: number; seconds: number }): Promise<LoadFigures> {
+  const frames: string[] = [];
+  for (let f = 0; f < 64; f++) {
+    const orders = Array.from({ length: options.perFrame }, (_, k) => loadOrder(f * options.perFrame + k));
+    frames.push(JSON.stringify({ op: 'order', id: 0, order: options.perFrame === 1 ? orders[0] : orders }).replace('"id":0', '"id":__ID__'));
+  }
+  const latencies: number[] = [];
+  let okOrders = 0;
+  let errors = 0;
+  let stopAt = 0;
+  const runOne = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { 'x-api-key': LOAD_KEY }, perMessageDeflate: false });
+      const sentAt = new Map<number, number>();
+      let next = 1;
+      const send = (): void => {
+        const id = next++;
+        sentAt.set(id, performance.now());
+        ws.send((frames[id % frames.length] as string).replace('__ID__', String(id)));
+      };
+      ws.on('open', () => {
+        for (let k = 0; k < options.window; k++) send();
+      });
+      ws.on('message', (data) => {
+        const m = JSON.parse(text(data)) as Answer;
+        if (m.id === undefined) return;
+        const t0 = sentAt.get(m.id);
+        if (t0 === undefined) return;
+        sentAt.delete(m.id);
+        const now = performance.now();
+        latencies.push(now - t0);
+        if (m.results !== undefined) {
+          for (const r of m.results) {
+            if (r.ok === true) okOrders++;
+            else errors++;
+          }
+        } else if (m.ok === true) okOrders++;
+        else errors++;
+        if (now < stopAt) send();
+        else if (sentAt.size === 0) ws.close();
+      });
+      ws.on('close', () => {
+        resolve();
+      });
+      ws.on('error', reject);
+    });
+  const t0 = performance.now();
+  stopAt = t0 + options.seconds * 1000;
+  await Promise.all(Array.from({ length: options.connections }, runOne));
+  const elapsed = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (f: number): number => latencies[Math.min(latencies.length - 1, Math.floor(f * latencies.length))] ?? 0;
+  return { perSec: okOrders / elapsed, p50Ms: q(0.5), p99Ms: q(0.99), errors, total: okOrders };
+}
