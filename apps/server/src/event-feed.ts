@@ -5,7 +5,7 @@
 // At start it reads the outbox's tail (up to `historyBytes`) to seed the order history and the
 // recent trades, then seeds the live orders and levels from the recovered book.
 
-import type { Codec, Event } from '@gx3/codecs';
+import { BinaryCodec, DecodedMessage, type Codec, type Event } from '@gx3/codecs';
 import type { SymbolActor } from '@gx3/engine';
 import { Side as BookSide, TimeInForce as BookTif } from '@gx3/orderbook';
 import { listSegments, nodeFileIO, WalReader, WalRecord } from '@gx3/wal';
@@ -30,6 +30,8 @@ export class EventFeed {
   private readonly listeners = new Set<FeedListener>();
   private readonly unsubscribe: () => void;
   private failure: Error | undefined;
+  private readonly binary: BinaryCodec | undefined;
+  private readonly scratch = new DecodedMessage();
 
   constructor(
     private readonly actor: SymbolActor,
@@ -38,6 +40,7 @@ export class EventFeed {
     options: MarketStateOptions & { historyBytes: number },
   ) {
     this.state = new MarketState(actor.symbol, options);
+    this.binary = codec instanceof BinaryCodec ? codec : undefined;
     const end = actor.outbox.durableOffset;
     let from = 0;
     for (const s of listSegments(nodeFileIO, evDir)) if (s.base <= Math.max(0, end - options.historyBytes)) from = s.base;
@@ -95,7 +98,8 @@ export class EventFeed {
     const events: Event[] = [];
     const orders = new Set<OrderState>();
     for (let r = this.reader.next(this.rec); r; r = this.reader.next(this.rec)) {
-      const e = this.codec.decode(r.buf.subarray(r.start, r.end)) as Event;
+      // Decoded in place (no view of the record): the binary codec then reuses its DataView of the reader's window.
+      const e = (this.binary ? this.binary.decodeInto(r.buf, r.start, r.end - r.start, this.scratch).toMessage() : this.codec.decode(r.buf.subarray(r.start, r.end))) as Event;
       if (e.type === 'cmdEnd') continue;
       for (const o of this.state.apply(e, levels)) orders.add(o);
       if (levels) events.push(e);

@@ -122,12 +122,13 @@ export class Gateway {
 
   private async placeNew(user: User, req: PlaceOrder): Promise<OrderResult> {
     const orderId = this.nextOrderId.get(req.symbol) as number;
-    const base = { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0 };
+    // Literal objects of one shape per type (no spread): the engine's hot path sees few shapes.
     const cmd: Command =
       req.type === 'limit'
-        ? { ...base, type: 'limit', side: req.side, price: req.price, qty: req.qty, tif: req.tif, stp: req.stp }
-        : { ...base, type: 'market', side: req.side, qty: req.qty, stp: req.stp };
-    if (req.clientOrderId !== undefined) this.feed(req.symbol).state.rememberClientOrderId(orderId, req.clientOrderId);
+        ? { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'limit', side: req.side, price: req.price, qty: req.qty, tif: req.tif, stp: req.stp }
+        : { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'market', side: req.side, qty: req.qty, stp: req.stp };
+    // Always, so that nothing a refused submission left under this id (which the next order gets) remains.
+    this.feed(req.symbol).state.rememberSubmitted(orderId, { side: req.side, tif: req.type === 'market' ? 'IOC' : req.tif, price: req.price, qty: req.qty, clientOrderId: req.clientOrderId });
     const events = await this.submit(cmd, () => {
       this.nextOrderId.set(req.symbol, orderId + 1);
     });

@@ -106,6 +106,13 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
       done(err as Error);
     }
   };
+  // A DELETE or GET without a body may still say `content-type: application/json` (many clients
+  // always send it): it is not a malformed body.
+  const noBody = (req: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
+    const len = req.headers['content-length'];
+    if ((len === undefined || len === '0') && req.headers['transfer-encoding'] === undefined) delete req.headers['content-type'];
+    done();
+  };
   const authenticate = (req: FastifyRequest): User => {
     if (req.user === null) throw new ApiError('UNAUTHORIZED', 'missing API key: send it in the x-api-key header');
     return req.user;
@@ -116,7 +123,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     return gateway.place(user, parsePlaceOrder(req.body, gateway.instruments));
   }));
 
-  app.delete('/v1/orders/:symbol/:orderId', { onRequest: auth, schema: { params: orderParams } }, handle((req) => {
+  app.delete('/v1/orders/:symbol/:orderId', { onRequest: [noBody, auth], schema: { params: orderParams } }, handle((req) => {
     const user = authenticate(req);
     const { symbol, orderId } = req.params as { symbol: string; orderId: string };
     return gateway.cancel(user, symbol, parseOrderId(orderId));
@@ -129,7 +136,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     return gateway.amend(user, symbol, id, parseAmendOrder(req.body, gateway.instrument(symbol)));
   }));
 
-  app.get('/v1/orders/:symbol/:orderId', { onRequest: auth, schema: { params: orderParams } }, handle((req) => {
+  app.get('/v1/orders/:symbol/:orderId', { onRequest: [noBody, auth], schema: { params: orderParams } }, handle((req) => {
     const user = authenticate(req);
     const { symbol, orderId } = req.params as { symbol: string; orderId: string };
     return { order: gateway.getOrder(user, symbol, parseOrderId(orderId)) };

@@ -22,12 +22,22 @@ export interface OrderState {
   remainingQty: number;
   status: OrderStatus;
   /** Why it was rejected or canceled, if it was. */
-  reason?: string;
-  clientOrderId?: string;
+  reason: string | undefined;
+  clientOrderId: string | undefined;
   /** Whether it rests in the book. */
   resting: boolean;
   /** Event time of the last change, in microseconds since the epoch. */
   updatedAt: number;
+}
+
+/** An order as the gateway submitted it. */
+export interface SubmittedOrder {
+  readonly side: Side;
+  readonly tif: TimeInForce;
+  /** The limit price (0 for a market order). */
+  readonly price: number;
+  readonly qty: number;
+  readonly clientOrderId: string | undefined;
 }
 
 export interface PublicTrade {
@@ -103,20 +113,26 @@ export class MarketState {
   l2Seq = 0;
 
   private readonly orders = new Map<number, OrderState>();
-  /** Terminal orders, oldest first (insertion order), trimmed to `orderHistory`. */
-  private readonly terminal = new Set<number>();
+  /** Terminal orders in the order they ended, a ring of `orderHistory` ids (0: empty slot). */
+  private readonly terminal: Float64Array;
+  private terminalHead = 0;
   private readonly bids = new Levels(true);
   private readonly asks = new Levels(false);
   private readonly trades: PublicTrade[] = [];
   private tradeHead = 0;
   private changes: L2Changes = { bids: new Map(), asks: new Map() };
-  /** Client order ids of orders created from now on (set by the gateway before it submits). */
-  private readonly clientIds = new Map<number, string>();
+  /**
+   * What the gateway submitted for orders not in the outbox yet (set before it submits): the client
+   * order id, and the request, for the view of a rejected order (its event carries neither).
+   */
+  private readonly submitted = new Map<number, SubmittedOrder>();
 
   constructor(
     readonly symbol: string,
     private readonly options: MarketStateOptions,
-  ) {}
+  ) {
+    this.terminal = new Float64Array(options.orderHistory);
+  }
 
   /** Seeds a live order from the recovered book (its history, if any, came from `apply(e, false)` before). */
   seedResting(orderId: number, userId: number, side: Side, price: number, remaining: number, tif: TimeInForce): void {
@@ -135,13 +151,14 @@ export class MarketState {
       status: 'open',
       resting: true,
       updatedAt: 0,
+      reason: undefined,
+      clientOrderId: undefined,
     };
     o.price = price;
     o.remainingQty = remaining;
     o.qty = Math.max(o.qty, o.filledQty + remaining);
     o.resting = true;
     o.status = o.filledQty > 0 ? 'partially_filled' : 'open';
-    this.terminal.delete(orderId);
     this.orders.set(orderId, o);
     (side === 'buy' ? this.bids : this.asks).add(price, remaining);
   }
@@ -153,8 +170,9 @@ export class MarketState {
     }
   }
 
-  rememberClientOrderId(orderId: number, clientOrderId: string): void {
-    this.clientIds.set(orderId, clientOrderId);
+  /** Remembers what is submitted as `orderId` (replacing what a refused submission left under it). */
+  rememberSubmitted(orderId: number, order: SubmittedOrder): void {
+    this.submitted.set(orderId, order);
   }
 
   getOrder(orderId: number): OrderState | undefined {
@@ -196,8 +214,8 @@ export class MarketState {
     this.lastEventSeq = e.eventSeq;
     switch (e.type) {
       case 'accepted': {
-        const cid = this.clientIds.get(e.orderId);
-        if (cid !== undefined) this.clientIds.delete(e.orderId);
+        const cid = this.submitted.get(e.orderId)?.clientOrderId;
+        this.submitted.delete(e.orderId);
         const o: OrderState = {
           orderId: e.orderId,
           symbol: this.symbol,
@@ -212,7 +230,8 @@ export class MarketState {
           status: 'new',
           resting: false,
           updatedAt: e.ts,
-          ...(cid === undefined ? {} : { clientOrderId: cid }),
+          reason: undefined,
+          clientOrderId: cid,
         };
         this.orders.set(e.orderId, o);
         return [o];
@@ -220,24 +239,25 @@ export class MarketState {
       case 'rejected': {
         if (e.commandType !== 'limit' && e.commandType !== 'market') return [];
         if (this.orders.get(e.orderId)?.resting === true) return []; // a duplicate id: the live order is unchanged
-        const cid = this.clientIds.get(e.orderId);
-        if (cid !== undefined) this.clientIds.delete(e.orderId);
+        // The request as submitted, when this process submitted it (not after a restart).
+        const sub = this.submitted.get(e.orderId);
+        this.submitted.delete(e.orderId);
         const o: OrderState = {
           orderId: e.orderId,
           symbol: this.symbol,
           userId: e.userId,
-          side: 'buy',
+          side: sub?.side ?? 'buy',
           type: e.commandType,
-          tif: 'GTC',
-          price: 0,
-          qty: 0,
+          tif: sub?.tif ?? 'GTC',
+          price: sub?.price ?? 0,
+          qty: sub?.qty ?? 0,
           filledQty: 0,
           remainingQty: 0,
           status: 'rejected',
-          reason: e.reason,
           resting: false,
           updatedAt: e.ts,
-          ...(cid === undefined ? {} : { clientOrderId: cid }),
+          reason: e.reason,
+          clientOrderId: sub?.clientOrderId,
         };
         this.orders.set(e.orderId, o);
         this.finish(o);
@@ -318,7 +338,7 @@ export class MarketState {
     let o = this.orders.get(orderId);
     if (o === undefined) {
       // Seen first in the middle of its life (seeding from the outbox's tail).
-      o = { orderId, symbol: this.symbol, userId, side, type: 'limit', tif: 'GTC', price, qty, filledQty: 0, remainingQty: qty, status: 'open', resting: false, updatedAt: ts };
+      o = { orderId, symbol: this.symbol, userId, side, type: 'limit', tif: 'GTC', price, qty, filledQty: 0, remainingQty: qty, status: 'open', resting: false, updatedAt: ts, reason: undefined, clientOrderId: undefined };
       this.orders.set(orderId, o);
     }
     return o;
@@ -339,14 +359,18 @@ export class MarketState {
     this.tradeHead = (this.tradeHead + 1) % this.options.recentTrades;
   }
 
-  /** A terminal order is kept for queries until `orderHistory` newer ones push it out. */
+  /** A terminal order is kept for queries until `orderHistory` orders that ended later push it out. */
   private finish(o: OrderState): void {
-    this.terminal.delete(o.orderId);
-    this.terminal.add(o.orderId);
-    while (this.terminal.size > this.options.orderHistory) {
-      const oldest = this.terminal.values().next().value as number;
-      this.terminal.delete(oldest);
-      if (!(this.orders.get(oldest)?.resting ?? false)) this.orders.delete(oldest);
+    const oldest = this.terminal[this.terminalHead] as number;
+    if (oldest !== 0 && oldest !== o.orderId) {
+      const old = this.orders.get(oldest);
+      if (old !== undefined && isTerminal(old)) this.orders.delete(oldest);
     }
+    this.terminal[this.terminalHead] = o.orderId;
+    this.terminalHead = (this.terminalHead + 1) % this.terminal.length;
   }
+}
+
+function isTerminal(o: OrderState): boolean {
+  return o.status === 'filled' || o.status === 'canceled' || o.status === 'rejected';
 }

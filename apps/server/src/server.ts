@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { Engine } from '@gx3/engine';
+import { Engine, type EngineOptions } from '@gx3/engine';
 import { MemoryBus, NatsJetStreamBus, type Bus } from '@gx3/outbox-publisher';
 import { pino, type Logger } from 'pino';
 import { demoKeys, KeyStore, RateLimiter } from './auth.js';
@@ -32,6 +32,8 @@ export interface RunningServer {
 
 export interface StartOptions {
   readonly logger?: Logger;
+  /** Engine settings beyond the configuration (log segment size, mailbox, the file layer for fault injection). */
+  readonly engine?: Pick<EngineOptions, 'segmentSize' | 'mailboxSize' | 'batchMax' | 'io' | 'syncIntervalMs'>;
 }
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
@@ -54,6 +56,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       durability: config.durability,
       codec: config.codec,
       bus,
+      ...options.engine,
     });
   } catch (err) {
     await bus.close();
@@ -92,8 +95,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       // In-flight HTTP requests finish (their commands were taken and become durable below).
       const httpClosed = app.close();
       await engine.close();
-      await httpClosed;
+      // The WebSocket connections are closed before waiting for the HTTP server: its close waits
+      // for every connection it accepted, upgraded ones included, so it would wait forever.
       ws.close();
+      await httpClosed;
       gateway.close();
       await bus.close();
       logger.info('stopped');

@@ -210,10 +210,11 @@ export class WsApi {
       this.send(client, { id, ok: true, channel, symbol, subscribed: false });
       return;
     }
+    // The depth is checked before subscribing: a bad one must not leave a subscription without a snapshot.
+    const depth = channel === 'book' && m.depth !== undefined ? positiveInt(m.depth, 'depth') : 1000;
     set.add(symbol);
     this.send(client, { id, ok: true, channel, symbol, subscribed: true });
     if (channel === 'book') {
-      const depth = m.depth === undefined ? 1000 : positiveInt(m.depth, 'depth');
       const b = gateway.book(symbol, Math.min(depth, 10_000));
       this.send(client, { type: 'book.snapshot', ...b });
     }
