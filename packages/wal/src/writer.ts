@@ -26,7 +26,10 @@ export interface WalOptions {
   readonly maxRecordSize?: number;
   /** Size of the append buffer (default 1 MiB, at least maxRecordSize + 8). */
   readonly bufferSize?: number;
-  /** Fill new segments with zeros up to segmentSize (default true). */
+  /**
+   * Fill new segments with zeros up to segmentSize, so that an fdatasync never has to update the
+   * file's size (default: true, except with durability `none`, which never syncs).
+   */
   readonly preallocate?: boolean;
   /**
    * `none`: never fsync (`sync()` only flushes; "durable" then means handed to the OS);
@@ -77,6 +80,8 @@ export class WalWriter {
   private readonly segmentSize: number;
   private readonly maxRecordSize: number;
   private readonly preallocate: boolean;
+  /** Whether the current segment was filled with zeros (a roll that found no spare ready skips it). */
+  private segPreallocated = false;
   private fd: number;
   private segBase: number;
   private segFile: string;
@@ -107,7 +112,7 @@ export class WalWriter {
     this.io = options.io ?? nodeFileIO;
     this.segmentSize = options.segmentSize ?? 64 << 20;
     this.maxRecordSize = options.maxRecordSize ?? 1 << 20;
-    this.preallocate = options.preallocate ?? true;
+    this.preallocate = options.preallocate ?? (options.durability ?? 'interval') !== 'none';
     this.durability = options.durability ?? 'interval';
     const bufferSize = options.bufferSize ?? Math.max(1 << 20, this.maxRecordSize + HEADER);
     checkInt('segmentSize', this.segmentSize, 64, 2 ** 40);
@@ -471,7 +476,10 @@ export class WalWriter {
     this.segFile = file;
     this.segWritten = 0;
     if (this.durability !== 'none') this.advance(base);
-    this.extendSegment();
+    // Without a spare ready, the new segment grows as it is written (its syncs also update its size)
+    // rather than stalling the append path on writing a whole segment of zeros.
+    if (spare !== undefined) this.extendSegment();
+    else this.segPreallocated = false;
   }
 
   /**
@@ -498,6 +506,7 @@ export class WalWriter {
 
   /** Fills the current segment with zeros up to segmentSize (when preallocating). */
   private extendSegment(): void {
+    this.segPreallocated = false;
     if (!this.preallocate) return;
     let size: number;
     try {
@@ -509,6 +518,7 @@ export class WalWriter {
         size += n;
       }
       this.io.syncSync(this.fd);
+      this.segPreallocated = true;
     } catch (err) {
       throw this.failWrite(`cannot preallocate ${this.segFile} to ${this.segmentSize} bytes: ${(err as Error).message}`, err);
     }
@@ -517,7 +527,7 @@ export class WalWriter {
   private failWrite(message: string, cause: unknown): WalError {
     // Cut the segment back to where this flush started: the last record boundary on disk.
     try {
-      if (this.preallocate) {
+      if (this.segPreallocated) {
         const size = this.io.size(this.fd);
         for (let at = this.segWritten; at < size; ) {
           const n = Math.min(ZEROS.length, size - at);

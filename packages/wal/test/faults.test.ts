@@ -162,34 +162,38 @@ describe('write faults', () => {
     await again.close();
   });
 
-  it('ENOSPC while preallocating a new segment fails the writer; everything before the roll is kept', async () => {
+  it('a roll with no spare segment ready writes no zeros on the append path: the new segment grows as written', async () => {
     const f = new FaultyIO();
     const dir = tmpDir();
     const w = WalWriter.open(dir, { ...SMALL, durability: 'batch', io: f.io });
+    // Any zero fill from now on fails: the rolls below (no event-loop turn, so no spare is ready) must not attempt one.
     f.arm({ zeroWrite: () => ({ kind: 'enospc', written: 0 }) });
     const payloads: Buffer[] = [];
-    let failure: unknown;
-    try {
-      for (let i = 0; i < 30; i++) {
-        const p = record(i, 200);
-        appendAt(w, p);
-        payloads.push(p);
-      }
-    } catch (err) {
-      failure = err;
+    for (let i = 0; i < 30; i++) {
+      const p = record(i, 200);
+      appendAt(w, p);
+      payloads.push(p);
     }
-    if (!(failure instanceof WalError)) return expect.fail(`expected a WalError, got ${String(failure)}`);
-    expectCode(failure, 'WRITE_FAILED');
-    // 19 records of 208 bytes fill the first segment; the 20th rolled and could not get its segment.
-    expect(payloads.length).toBe(19);
-    expect(w.writtenOffset).toBe(19 * 208);
-    await expectFailedFor(w, failure);
+    expect(w.failure).toBeUndefined();
+    await w.close();
     expectRecords(readAll(dir), payloads, layout(payloads));
+    const segs = segmentFiles(dir);
+    expect(segs.length).toBeGreaterThan(1);
+    // 19 records of 208 bytes fill the first (preallocated) segment; the second holds the other 11, unpadded.
+    expect(fs.statSync((segs[1] as { file: string }).file).size).toBe(11 * 208);
     const again = WalWriter.open(dir, { ...SMALL, durability: 'batch' });
-    expect(again.nextOffset).toBe(19 * 208);
+    expect(again.nextOffset).toBe(30 * 208);
     appendAt(again, Buffer.from('z'));
     await again.close();
-    expect(readAll(dir).length).toBe(20);
+    expect(readAll(dir).length).toBe(31);
+  });
+
+  it('ENOSPC while preallocating the first segment of a new log fails the open', () => {
+    const f = new FaultyIO();
+    const dir = tmpDir();
+    f.arm({ zeroWrite: () => ({ kind: 'enospc', written: 0 }) });
+    const err = walErrorOf(() => WalWriter.open(dir, { ...SMALL, durability: 'batch', io: f.io }));
+    expect(err.code).toBe('WRITE_FAILED');
   });
 
   it('when even cutting back fails, the next open finds a torn tail and repairs it', async () => {
