@@ -9,6 +9,7 @@ import type { GatewayObserver } from './gateway.js';
 
 export class Metrics implements GatewayObserver {
   readonly registry = new Registry();
+  private readonly collectors: (() => void)[] = [];
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly commands: Counter<'kind' | 'outcome'>;
   readonly commandLatency: Histogram<'kind'>;
@@ -38,7 +39,16 @@ export class Metrics implements GatewayObserver {
       registers: [this.registry],
     });
     this.wsConnections = new Gauge({ name: 'gx3_ws_connections', help: 'Open WebSocket connections', registers: [this.registry] });
-    this.wsMessages = new Counter({ name: 'gx3_ws_messages_total', help: 'WebSocket messages by direction', labelNames: ['direction'], registers: [this.registry] });
+    const collectors = this.collectors;
+    this.wsMessages = new Counter({
+      name: 'gx3_ws_messages_total',
+      help: 'WebSocket messages by direction',
+      labelNames: ['direction'],
+      registers: [this.registry],
+      collect() {
+        for (const c of collectors) c();
+      },
+    });
     this.rateLimited = new Counter({ name: 'gx3_rate_limited_total', help: 'Requests refused by the per-key rate limit', registers: [this.registry] });
     const perSymbol = (name: string, help: string, read: (symbol: string) => number): void => {
       new Gauge({
@@ -56,6 +66,11 @@ export class Metrics implements GatewayObserver {
     perSymbol('gx3_engine_mailbox_depth', 'Commands waiting in the mailbox', (s) => engine.actor(s)?.queued ?? 0);
     perSymbol('gx3_engine_halted', '1 if the symbol halted after an I/O error', (s) => (engine.actor(s)?.halted ? 1 : 0));
     perSymbol('gx3_book_orders', 'Resting orders', (s) => engine.actor(s)?.book.orderCount ?? 0);
+  }
+
+  /** Runs `fn` whenever the metrics are scraped (to add counts kept cheaply elsewhere). */
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn);
   }
 
   command(kind: Command['type'], outcome: 'ok' | 'rejected' | 'refused', seconds: number): void {

@@ -35,6 +35,7 @@ interface Client {
   readonly trades: Set<string>;
   readonly books: Set<string>;
   orders: boolean;
+  corked: boolean;
 }
 
 type Reply = Record<string, unknown>;
@@ -43,9 +44,18 @@ export class WsApi {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
   private readonly unsubscribeFeeds: (() => void)[] = [];
+  /** Messages received and sent (added to the metrics when they are scraped). */
+  private inCount = 0;
+  private outCount = 0;
 
   constructor(private readonly deps: WsDeps) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload });
+    deps.metrics.onCollect(() => {
+      deps.metrics.wsMessages.inc({ direction: 'in' }, this.inCount);
+      deps.metrics.wsMessages.inc({ direction: 'out' }, this.outCount);
+      this.inCount = 0;
+      this.outCount = 0;
+    });
     for (const feed of deps.gateway.feeds.values()) {
       this.unsubscribeFeeds.push(
         feed.onUpdate((u) => {
@@ -87,11 +97,11 @@ export class WsApi {
   }
 
   private connected(ws: WebSocket, user: User | undefined, key: string | undefined): void {
-    const client: Client = { ws, user, key, trades: new Set(), books: new Set(), orders: false };
+    const client: Client = { ws, user, key, trades: new Set(), books: new Set(), orders: false, corked: false };
     this.clients.add(client);
     this.deps.metrics.wsConnections.inc();
     ws.on('message', (data: RawData, isBinary: boolean) => {
-      this.deps.metrics.wsMessages.inc({ direction: 'in' });
+      this.inCount++;
       if (isBinary) {
         this.send(client, { error: new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send text frames of JSON').toJSON().error });
         return;
@@ -291,7 +301,20 @@ export class WsApi {
 
   private sendRaw(client: Client, text: string): void {
     if (client.ws.readyState !== WebSocket.OPEN) return;
-    this.deps.metrics.wsMessages.inc({ direction: 'out' });
+    this.outCount++;
+    // The answers of a batch of commands become durable together: cork the connection's socket
+    // until the end of this tick, so that they leave in one write instead of one write each.
+    if (!client.corked) {
+      const socket = (client.ws as unknown as { _socket?: Duplex })._socket;
+      if (socket !== undefined) {
+        client.corked = true;
+        socket.cork();
+        process.nextTick(() => {
+          client.corked = false;
+          socket.uncork();
+        });
+      }
+    }
     client.ws.send(text);
   }
 }

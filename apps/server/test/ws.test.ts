@@ -381,3 +381,19 @@ describe('backpressure', () => {
     }
   });
 });
+
+describe('metrics of the WebSocket API', () => {
+  it('counts the messages received and sent, as of each scrape', async () => {
+    const value = async (direction: string): Promise<number> => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const m = new RegExp(`^gx3_ws_messages_total\\{direction="${direction}"\\} (\\d+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    const inBefore = await value('in');
+    const outBefore = await value('out');
+    const c = await connect('', { 'x-api-key': ALICE });
+    for (let i = 0; i < 5; i++) await drained(c);
+    expect(await value('in')).toBe(inBefore + 5);
+    expect(await value('out')).toBe(outBefore + 5);
+  });
+});

@@ -8,7 +8,8 @@ import { stat } from './measure.js';
 /** Folds the rounds of one suite into per-metric statistics. */
 export function aggregate(def: { id: string; layer: string; title: string }, runs: readonly SuiteRun[], seconds: number): SuiteResult {
   const skipped = runs.find((r) => r.skipped !== undefined)?.skipped;
-  const notes = [...new Set(runs.flatMap((r) => r.notes ?? []))];
+  // The first round's notes (later rounds say the same, up to their own small figures).
+  const notes = runs[0]?.notes ?? [];
   const byName = new Map<string, { m: Metric; values: number[] }>();
   for (const r of runs) {
     for (const m of r.metrics) {
