@@ -12,7 +12,7 @@ import { commandAt } from '../engine-replay.js';
 import { generateText, type GeneratorOptions } from '../generator.js';
 import { replay } from '../replay.js';
 import { parseWorkload } from '../workload.js';
-import { measureLoop } from './measure.js';
+import { allocationMeter, measureLoop } from './measure.js';
 import type { Metric, SuiteDef, SuiteRun } from './types.js';
 
 export const W2: GeneratorOptions = { seed: 7, mix: [40, 25, 10, 5, 5, 5, 5, 5] };
@@ -233,15 +233,22 @@ function publisherSuite(id: string, busName: 'memory' | 'nats'): SuiteDef {
       try {
         const outbox = await filledOutbox(dir, symbol, n);
         const pub = new Publisher({ dir, bus, outbox, window: 4096 });
+        const meter = allocationMeter();
         const t0 = performance.now();
         pub.start();
         await pub.acknowledged(outbox.durableOffset);
         const seconds = (performance.now() - t0) / 1000;
+        const alloc = meter.stop(n);
         await pub.stop();
         await outbox.close();
         if (bus instanceof NatsJetStreamBus) await bus.jsm.streams.delete(`GX3BENCH_${symbol}`).catch(() => false);
         return {
-          metrics: [m('eventsPerSec', n / seconds, 'events/s', 'higher', 'throughput'), m('nsPerEvent', (seconds * 1e9) / n, 'ns', 'lower')],
+          metrics: [
+            m('eventsPerSec', n / seconds, 'events/s', 'higher', 'throughput'),
+            m('nsPerEvent', (seconds * 1e9) / n, 'ns', 'lower'),
+            m('bytesPerEvent', alloc.bytesPerOp, 'B', 'lower'),
+            m('gcCount', alloc.gcCount, '', 'lower'),
+          ],
           notes: [`${n.toLocaleString('en-US')} trade events, window 4096`],
         };
       } finally {
