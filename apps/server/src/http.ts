@@ -30,7 +30,8 @@ declare module 'fastify' {
 
 const positive = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
 
-const placeOrderSchema = {
+/** The JSON schema of a POST /v1/orders body (the load suite's bare baseline checks bodies with it too). */
+export const placeOrderSchema = {
   type: 'object',
   required: ['symbol', 'side', 'type', 'qty'],
   additionalProperties: false,

@@ -5,3 +5,4 @@ export { EventFeed, type FeedListener, type FeedUpdate } from './event-feed.js';
 export { Gateway, type OrderResult, type OrderView } from './gateway.js';
 export { MarketState, type OrderState, type OrderStatus, type PublicTrade } from './market-state.js';
 export { startServer, type RunningServer, type StartOptions } from './server.js';
+export { placeOrderSchema } from './http.js';

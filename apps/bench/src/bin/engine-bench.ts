@@ -12,12 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Engine, type SymbolActor } from '@gx3/engine';
 import { intArg, runMain } from '../cli.js';
-import { commandAt, REPLAY_SYMBOL } from '../engine-replay.js';
+import { openLoop } from '../open-loop.js';
 import { BenchError } from '../errors.js';
 import { generateText } from '../generator.js';
-import { parseWorkload } from '../workload.js';
 
 interface Row {
   name: string;
@@ -85,42 +83,7 @@ runMain(async () => {
     }
 
     // Open loop: `rate` commands per second for `seconds`, batch durability, in this process.
-    const w = parseWorkload(generateText({ ops: rate * seconds, prefill: 0 }));
-    const dir = join(root, 'open-loop');
-    const engine = await Engine.open({
-      dataDir: dir,
-      symbols: [{ symbol: REPLAY_SYMBOL, minPrice: 1, maxPrice: 1_000_000, maxQty: Number.MAX_SAFE_INTEGER }],
-      durability: 'batch',
-    });
-    const actor = engine.actor(REPLAY_SYMBOL) as SymbolActor;
-    const due = new Float64Array(w.length + 1);
-    const lat = new Float64Array(w.length);
-    let measured = 0;
-    let lastDurable = 0;
-    actor.onDurable((seq) => {
-      const now = performance.now();
-      for (let s = lastDurable + 1; s <= seq; s++) lat[measured++] = (now - (due[s] as number)) * 1000;
-      lastDurable = seq;
-    });
-    const t0 = performance.now();
-    let refused = 0;
-    for (let i = 0; i < w.length; ) {
-      const now = performance.now();
-      const dueCount = Math.min(w.length, Math.floor(((now - t0) / 1000) * rate));
-      while (i < dueCount) {
-        const r = actor.trySubmit(commandAt(w, i));
-        if (typeof r !== 'number') {
-          refused++;
-          break;
-        }
-        due[r] = t0 + (i / rate) * 1000;
-        i++;
-      }
-      await new Promise((res) => setImmediate(res));
-    }
-    await actor.waitForDurable(actor.lastSubmittedSeq);
-    await engine.close();
-    const l = lat.subarray(0, measured).sort();
+    const { latenciesUs: l, refused } = await openLoop(join(root, 'open-loop'), rate, seconds);
     const q = (f: number): number => l[Math.min(l.length - 1, Math.floor(f * l.length))] as number;
     rows.push({ name: `open loop ${rate.toLocaleString('en-US')} commands/s offered for ${seconds} s, batch: submit-to-durable p50`, values: [q(0.5)], unit: 'us' });
     rows.push({ name: `  p99`, values: [q(0.99)], unit: 'us' });

@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { CodecName } from '@gx3/codecs';
-import { Engine, type SymbolActor } from '@gx3/engine';
 import type { Durability } from '@gx3/wal';
-import { commandAt, recoverEngine, replayEngine, REPLAY_SYMBOL } from '../engine-replay.js';
+import { recoverEngine, replayEngine } from '../engine-replay.js';
+import { openLoop } from '../open-loop.js';
 import { generateText } from '../generator.js';
 import { parseWorkload } from '../workload.js';
 import { allocationMeter, quantile } from './measure.js';
@@ -62,42 +62,9 @@ const openLoopSuite: SuiteDef = {
   async run(smoke) {
     const rate = smoke ? 20_000 : 100_000;
     const seconds = smoke ? 1 : 3;
-    const w = parseWorkload(generateText({ ops: rate * seconds, prefill: 0 }));
     const dir = tmp('gx3-bench-open-');
     try {
-      const engine = await Engine.open({
-        dataDir: dir,
-        symbols: [{ symbol: REPLAY_SYMBOL, minPrice: 1, maxPrice: 1_000_000, maxQty: Number.MAX_SAFE_INTEGER }],
-        durability: 'batch',
-      });
-      const actor = engine.actor(REPLAY_SYMBOL) as SymbolActor;
-      const due = new Float64Array(w.length + 1);
-      const lat = new Float64Array(w.length);
-      let measured = 0;
-      let lastDurable = 0;
-      actor.onDurable((seq) => {
-        const now = performance.now();
-        for (let s = lastDurable + 1; s <= seq; s++) lat[measured++] = (now - (due[s] as number)) * 1000;
-        lastDurable = seq;
-      });
-      const t0 = performance.now();
-      let refused = 0;
-      for (let i = 0; i < w.length; ) {
-        const dueCount = Math.min(w.length, Math.floor(((performance.now() - t0) / 1000) * rate));
-        while (i < dueCount) {
-          const r = actor.trySubmit(commandAt(w, i));
-          if (typeof r !== 'number') {
-            refused++;
-            break;
-          }
-          due[r] = t0 + (i / rate) * 1000;
-          i++;
-        }
-        await new Promise((res) => setImmediate(res));
-      }
-      await actor.waitForDurable(actor.lastSubmittedSeq);
-      await engine.close();
-      const l = lat.subarray(0, measured).sort();
+      const { latenciesUs: l, refused } = await openLoop(dir, rate, seconds);
       return {
         metrics: [
           { name: 'p50Us', value: quantile(l, 0.5), unit: 'us', better: 'lower', kind: 'latency' },

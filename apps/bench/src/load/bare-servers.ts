@@ -5,32 +5,14 @@
 
 import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
+import { placeOrderSchema } from '@gx3/server';
 import { WebSocketServer, type RawData } from 'ws';
-
-const positive = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
-
-/** The schema the gateway declares for POST /v1/orders. */
-const orderSchema = {
-  type: 'object',
-  required: ['symbol', 'side', 'type', 'qty'],
-  additionalProperties: false,
-  properties: {
-    symbol: { type: 'string', minLength: 1, maxLength: 32 },
-    side: { type: 'string', enum: ['buy', 'sell'] },
-    type: { type: 'string', enum: ['limit', 'market'] },
-    price: positive,
-    qty: positive,
-    tif: { type: 'string', enum: ['GTC', 'IOC', 'FOK', 'POST'] },
-    stp: { type: 'string', enum: ['NONE', 'CANCEL_NEWEST', 'CANCEL_OLDEST', 'CANCEL_BOTH', 'DECREMENT_CANCEL'] },
-    clientOrderId: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
-  },
-} as const;
 
 /** Starts the bare HTTP server on 127.0.0.1; resolves with its port. */
 export async function startBareHttp(port = 0): Promise<{ port: number; close: () => Promise<void> }> {
   const app = Fastify({ logger: false, ajv: { customOptions: { coerceTypes: false, removeAdditional: false } } });
   let n = 0;
-  app.post('/v1/orders', { schema: { body: orderSchema } }, async (req) => {
+  app.post('/v1/orders', { schema: { body: placeOrderSchema } }, async (req) => {
     const body = req.body as { symbol: string; side: string; qty: number };
     n++;
     return Promise.resolve({ ok: true, orderId: n, symbol: body.symbol, side: body.side, qty: body.qty });

@@ -1,0 +1,52 @@
+// The engine's submit-to-durable latency at a fixed offered load (open loop): commands are due on a
+// schedule and each one's latency runs from when it was due, so that queueing is not hidden.
+
+import { Engine, type SymbolActor } from '@gx3/engine';
+import { commandAt, REPLAY_SYMBOL } from './engine-replay.js';
+import { generateText } from './generator.js';
+import { parseWorkload } from './workload.js';
+
+export interface OpenLoopResult {
+  /** Latencies in microseconds, ascending. */
+  latenciesUs: Float64Array;
+  /** Times the mailbox refused a due command (it was offered again on the next turn). */
+  refused: number;
+}
+
+/** Offers `rate` W1 commands a second for `seconds` to a new engine in `dataDir` (batch durability). */
+export async function openLoop(dataDir: string, rate: number, seconds: number): Promise<OpenLoopResult> {
+  const w = parseWorkload(generateText({ ops: rate * seconds, prefill: 0 }));
+  const engine = await Engine.open({
+    dataDir,
+    symbols: [{ symbol: REPLAY_SYMBOL, minPrice: 1, maxPrice: 1_000_000, maxQty: Number.MAX_SAFE_INTEGER }],
+    durability: 'batch',
+  });
+  const actor = engine.actor(REPLAY_SYMBOL) as SymbolActor;
+  const due = new Float64Array(w.length + 1);
+  const lat = new Float64Array(w.length);
+  let measured = 0;
+  let lastDurable = 0;
+  actor.onDurable((seq) => {
+    const now = performance.now();
+    for (let s = lastDurable + 1; s <= seq; s++) lat[measured++] = (now - (due[s] as number)) * 1000;
+    lastDurable = seq;
+  });
+  const t0 = performance.now();
+  let refused = 0;
+  for (let i = 0; i < w.length; ) {
+    const dueCount = Math.min(w.length, Math.floor(((performance.now() - t0) / 1000) * rate));
+    while (i < dueCount) {
+      const r = actor.trySubmit(commandAt(w, i));
+      if (typeof r !== 'number') {
+        refused++;
+        break;
+      }
+      due[r] = t0 + (i / rate) * 1000;
+      i++;
+    }
+    await new Promise((res) => setImmediate(res));
+  }
+  await actor.waitForDurable(actor.lastSubmittedSeq);
+  await engine.close();
+  return { latenciesUs: lat.subarray(0, measured).sort(), refused };
+}
