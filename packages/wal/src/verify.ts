@@ -2,6 +2,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { dropCleanMarker } from './clean-close.js';
 import { WalError } from './errors.js';
 import { nodeFileIO, type FileIO } from './file-io.js';
 import { scanSegment } from './scan.js';
@@ -88,6 +89,7 @@ export function repairLog(target: string, options: CheckOptions = {}): { before:
     });
   }
   if (before.status === 'ok' || before.file === undefined) return { before };
+  dropCleanMarker(io, path.dirname(before.file));
   const fd = io.open(before.file, 'r+');
   try {
     const scan = scanSegment(io, fd, options.maxRecordSize ?? 1 << 20);
@@ -146,6 +148,7 @@ export function cutTornTail(io: FileIO, file: string, fd: number, end: number, d
 export function truncateLog(dir: string, offset: number, options: CheckOptions = {}): number {
   const io = options.io ?? nodeFileIO;
   const segments = listSegments(io, dir);
+  dropCleanMarker(io, dir);
   let cut = 0;
   const stamp = Date.now();
   for (let i = segments.length - 1; i >= 0; i--) {

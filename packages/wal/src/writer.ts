@@ -16,6 +16,7 @@ import { nodeFileIO, type FileIO } from './file-io.js';
 import { HEADER, scanSegment } from './scan.js';
 import { listSegments, segmentName, type SegmentRef } from './segments.js';
 import { cutTornTail } from './verify.js';
+import { markerMatches, takeCleanMarker, writeCleanMarker } from './clean-close.js';
 
 export type Durability = 'none' | 'batch' | 'interval';
 
@@ -40,6 +41,13 @@ export interface WalOptions {
   readonly syncIntervalMs?: number;
   /** The file layer (tests inject faults through it). */
   readonly io?: FileIO;
+  /**
+   * Leave a clean-close marker when `close()` finds everything synced, and trust it on the next
+   * open: the last segment is then not scanned record by record (default false). A crash leaves no
+   * marker, so a torn tail is still found and repaired; corruption inside a cleanly closed segment
+   * is found by readers (they check CRCs) instead of by opening.
+   */
+  readonly cleanClose?: boolean;
 }
 
 /** What opening a log did to a torn tail. */
@@ -75,11 +83,15 @@ export class WalWriter {
    * a reader started right after opening need not check their CRCs again.
    */
   readonly verifiedFrom: number = 0;
+  /** Opening took the end of the log from a clean-close marker (see `cleanClose`) instead of scanning. */
+  readonly trustedClean: boolean = false;
 
   private readonly io: FileIO;
   private readonly segmentSize: number;
   private readonly maxRecordSize: number;
   private readonly preallocate: boolean;
+  private readonly cleanClose: boolean;
+  private closing: Promise<void> | undefined;
   /** Whether the current segment was filled with zeros (a roll that found no spare ready skips it). */
   private segPreallocated = false;
   private fd: number;
@@ -114,6 +126,7 @@ export class WalWriter {
     this.maxRecordSize = options.maxRecordSize ?? 1 << 20;
     this.preallocate = options.preallocate ?? (options.durability ?? 'interval') !== 'none';
     this.durability = options.durability ?? 'interval';
+    this.cleanClose = options.cleanClose ?? false;
     const bufferSize = options.bufferSize ?? Math.max(1 << 20, this.maxRecordSize + HEADER);
     checkInt('segmentSize', this.segmentSize, 64, 2 ** 40);
     checkInt('maxRecordSize', this.maxRecordSize, 1, 2 ** 31);
@@ -148,27 +161,41 @@ export class WalWriter {
     this.segBase = last.base;
     this.segFile = last.file;
     try {
-      const scan = scanSegment(this.io, this.fd, this.maxRecordSize);
-      if (scan.status === 'corrupt') {
-        throw new WalError(
-          'CORRUPT',
-          `${last.file}: bad record at byte ${scan.end} (log offset ${last.base + scan.end}) followed by a valid record at byte ${scan.resumesAt}; refusing to open (inspect with: wal verify, wal dump)`,
-          { file: last.file, offset: scan.end },
-        );
+      // A marker is removed whatever becomes of it: from here on the log may change.
+      const marker = takeCleanMarker(this.io, dir);
+      if (found && marker !== undefined && this.cleanClose && markerMatches(this.io, this.fd, path.basename(last.file), this.io.size(this.fd), marker, this.maxRecordSize)) {
+        this.segWritten = marker.end;
+        this.durable = last.base + marker.end;
+        this.tailRecordOffset = marker.lastRecord < 0 ? -1 : last.base + marker.lastRecord;
+        this.verifiedFrom = last.base + marker.end; // nothing was checked
+        this.trustedClean = true;
+      } else {
+        const scan = scanSegment(this.io, this.fd, this.maxRecordSize);
+        if (scan.status === 'corrupt') {
+          throw new WalError(
+            'CORRUPT',
+            `${last.file}: bad record at byte ${scan.end} (log offset ${last.base + scan.end}) followed by a valid record at byte ${scan.resumesAt}; refusing to open (inspect with: wal verify, wal dump)`,
+            { file: last.file, offset: scan.end },
+          );
+        }
+        if (scan.status === 'torn') {
+          const sideFile = cutTornTail(this.io, last.file, this.fd, scan.end, scan.dataEnd, scan.fileSize);
+          this.repaired = { segment: last.file, position: scan.end, offset: last.base + scan.end, bytes: scan.dataEnd - scan.end, sideFile };
+        }
+        this.segWritten = scan.end;
+        this.durable = last.base + scan.end;
+        this.tailRecordOffset = scan.lastRecord < 0 ? -1 : last.base + scan.lastRecord;
+        this.verifiedFrom = last.base;
       }
-      if (scan.status === 'torn') {
-        const sideFile = cutTornTail(this.io, last.file, this.fd, scan.end, scan.dataEnd, scan.fileSize);
-        this.repaired = { segment: last.file, position: scan.end, offset: last.base + scan.end, bytes: scan.dataEnd - scan.end, sideFile };
-      }
-      this.segWritten = scan.end;
-      this.durable = last.base + scan.end;
-      this.tailRecordOffset = scan.lastRecord < 0 ? -1 : last.base + scan.lastRecord;
-      this.verifiedFrom = last.base;
       this.extendSegment();
     } catch (err) {
       this.io.close(this.fd);
       throw err instanceof WalError ? err : new WalError('IO', `cannot open log ${dir}: ${(err as Error).message}`, { cause: err });
     }
+    this.startTimer(interval);
+  }
+
+  private startTimer(interval: number): void {
     if (this.durability === 'interval') {
       // The timer keeps the process alive only while something written is not durable yet: a
       // caller awaiting durability must not see the process exit under it.
@@ -376,9 +403,17 @@ export class WalWriter {
     this.io.close(this.fd);
   }
 
-  /** Syncs what was appended (with durability `none`: flushes), stops the timer and closes the files. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Syncs what was appended (with durability `none`: flushes), stops the timer and closes the files.
+   * Calls made while it runs share its outcome.
+   */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     let failure: Error | undefined;
     if (this.error === undefined) {
@@ -391,6 +426,7 @@ export class WalWriter {
     }
     while (this.syncing || this.spareState === 'making') await new Promise((r) => setImmediate(r));
     if (this.spare !== undefined) this.io.remove(this.spare);
+    if (this.cleanClose && failure === undefined && this.error === undefined) this.leaveCleanMarker();
     this.closed = true;
     for (const fd of this.toClose) this.io.close(fd);
     this.toClose = [];
@@ -399,6 +435,20 @@ export class WalWriter {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** Writes the clean-close marker if everything appended is synced (no marker if anything fails). */
+  private leaveCleanMarker(): void {
+    try {
+      if (this.bufLen > 0) return;
+      if (this.durability === 'none') this.io.syncSync(this.fd);
+      else if (this.durable < this.writtenOffset) return;
+      const last = this.lastOffset >= 0 ? this.lastOffset : this.tailRecordOffset;
+      const lastRecord = this.segWritten === 0 || last < this.segBase ? -1 : last - this.segBase;
+      writeCleanMarker(this.io, this.dir, { segment: path.basename(this.segFile), end: this.segWritten, lastRecord });
+    } catch {
+      // No marker: the next open scans the segment, as after a crash.
+    }
+  }
 
   private check(): void {
     if (this.closed) throw new WalError('CLOSED', `log ${this.dir} is closed`);

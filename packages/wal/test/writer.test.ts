@@ -500,6 +500,22 @@ describe('durability', () => {
     }
   });
 
+  it('close() called again while it runs shares its outcome (the files are closed once)', async () => {
+    for (const durability of ['none', 'batch', 'interval'] as const) {
+      const dir = tmpDir();
+      const w = WalWriter.open(dir, { ...SMALL, durability, cleanClose: true });
+      w.append(Buffer.from('a'));
+      const first = w.close();
+      const second = w.close();
+      await expect(Promise.all([first, second])).resolves.toEqual([undefined, undefined]);
+      await w.close();
+      const again = WalWriter.open(dir, { ...SMALL, durability, cleanClose: true });
+      expect(again.trustedClean).toBe(true);
+      expect(again.nextOffset).toBe(9);
+      await again.close();
+    }
+  });
+
   it('refuses all work after close() with CLOSED; close() twice is fine', async () => {
     const dir = tmpDir();
     const w = WalWriter.open(dir, { ...SMALL, durability: 'batch' });
