@@ -8,7 +8,8 @@
 // The publisher relies on exactly that to publish with many messages in flight and still deliver
 // every event exactly once, in order, across failures and restarts.
 
-import type { Event } from '@gx3/codecs';
+import type { Codec, Event } from '@gx3/codecs';
+import { OutboxError } from './errors.js';
 
 export interface BusMessage {
   readonly symbol: string;
@@ -22,7 +23,11 @@ export interface BusMessage {
    * (it may view the publisher's read buffer): a bus that keeps the bytes longer copies them.
    */
   readonly payload: Uint8Array;
-  /** The event, decoded. */
+  /**
+   * The event, decoded. Like the payload, read it before `publish` returns (the publisher decodes
+   * it from the payload only if a bus asks for it); a bus that keeps the message uses `detach()`
+   * of an EventMessage, or copies what it needs.
+   */
   readonly event: Event;
 }
 
@@ -46,31 +51,57 @@ export function messageId(symbol: string, eventSeq: number): string {
   return `${symbol}:${eventSeq}`;
 }
 
-/** A BusMessage whose ids and payload view are made only when a bus asks for them. */
+/**
+ * A BusMessage over a record of the publisher's read buffer: its ids, payload view and decoded
+ * event are made only when a bus asks for them. Once `publish` has returned, the publisher
+ * releases it: reading its payload or an event not decoded yet then throws MESSAGE_RELEASED
+ * instead of returning bytes the buffer has been reused for.
+ */
 export class EventMessage implements BusMessage {
+  private decoded: Event | undefined;
+  private released = false;
+
   constructor(
-    readonly event: Event,
+    readonly symbol: string,
+    readonly eventSeq: number,
     private readonly buf: Uint8Array,
     private readonly start: number,
     private readonly end: number,
-  ) {}
+    private readonly codec: Codec,
+    event?: Event,
+  ) {
+    this.decoded = event;
+  }
+
   get payload(): Uint8Array {
+    if (this.released) throw released(this.id);
     return this.buf.subarray(this.start, this.end);
   }
-  /** A message that owns a copy of its payload (valid after publish returns). */
+
+  get event(): Event {
+    this.decoded ??= this.codec.decode(this.payload) as Event;
+    return this.decoded;
+  }
+
+  /** A message that owns a copy of its payload and its decoded event (valid after publish returns). */
   detach(): BusMessage {
-    return new EventMessage(this.event, new Uint8Array(this.buf.subarray(this.start, this.end)), 0, this.end - this.start);
+    return new EventMessage(this.symbol, this.eventSeq, new Uint8Array(this.payload), 0, this.end - this.start, this.codec, this.event);
   }
-  get symbol(): string {
-    return this.event.symbol;
+
+  /** Called by the publisher once `publish` has returned. */
+  release(): void {
+    this.released = true;
   }
-  get eventSeq(): number {
-    return this.event.eventSeq;
-  }
+
   get id(): string {
-    return messageId(this.event.symbol, this.event.eventSeq);
+    return messageId(this.symbol, this.eventSeq);
   }
+
   get previousId(): string | undefined {
-    return this.event.eventSeq > 1 ? messageId(this.event.symbol, this.event.eventSeq - 1) : undefined;
+    return this.eventSeq > 1 ? messageId(this.symbol, this.eventSeq - 1) : undefined;
   }
+}
+
+function released(id: string): OutboxError {
+  return new OutboxError('MESSAGE_RELEASED', `message ${id} was read after publish returned: its bytes are gone (a bus that keeps a message must detach() it during publish)`);
 }

@@ -8,6 +8,7 @@ export type OutboxErrorCode =
   | 'BUS_CLOSED' // publishing on a closed bus
   | 'BUS_ERROR' // the bus refused or failed a message
   | 'OUTBOX_FAILED' // the outbox's log failed; appends are refused
+  | 'MESSAGE_RELEASED' // a bus read a message's payload or event after publish returned (keep msg.detach() instead)
   | 'INVALID_OPTIONS';
 
 export class OutboxError extends Error {

@@ -243,40 +243,47 @@ export class Publisher {
     const gen = this.generation;
     while (this.inFlight < this.window) {
       let rec: WalRecord | null;
-      let event: Event | undefined;
+      let msg: EventMessage | undefined;
       try {
         rec = reader.next(this.rec);
         if (rec === null) break;
-        event = this.decode(rec);
+        msg = this.message(rec);
       } catch (err) {
         this.fail(err as Error);
         return;
       }
       const next = rec.offset + 8 + rec.length;
-      if (event === undefined) {
+      if (msg === undefined) {
         this.pending.push({ next, eventSeq: 0, acked: true, sentAt: 0 });
         this.advance();
         continue;
       }
-      const entry: Entry = { next, eventSeq: event.eventSeq, acked: false, sentAt: Date.now() };
+      const entry: Entry = { next, eventSeq: msg.eventSeq, acked: false, sentAt: Date.now() };
       this.pending.push(entry);
       this.inFlight++;
       this.counters.published++;
-      const msg = new EventMessage(event, rec.buf, rec.start, rec.end);
-      this.bus.publish(msg, (err, ack) => {
-        if (gen !== this.generation) return; // from before a rewind
-        if (err) {
-          this.fail(err);
-          return;
-        }
-        entry.acked = true;
-        this.inFlight--;
-        this.counters.acknowledged++;
-        if (ack?.duplicate === true) this.counters.duplicates++;
-        this.attempt = 0;
-        this.advance();
-        this.schedulePump();
-      });
+      try {
+        this.bus.publish(msg, (err, ack) => {
+          if (gen !== this.generation) return; // from before a rewind
+          if (err) {
+            this.fail(err);
+            return;
+          }
+          entry.acked = true;
+          this.inFlight--;
+          this.counters.acknowledged++;
+          if (ack?.duplicate === true) this.counters.duplicates++;
+          this.attempt = 0;
+          this.advance();
+          this.schedulePump();
+        });
+      } catch (err) {
+        // A bus that throws instead of calling back: the same as a failed publish (rewind, retry).
+        if (gen === this.generation) this.fail(err instanceof Error ? err : new Error(String(err)));
+        return;
+      } finally {
+        msg.release();
+      }
       if (gen !== this.generation) return; // the bus failed synchronously
     }
     if (this.inFlight < this.window && !this.outbox && this.running && !this.stopping) {
@@ -288,14 +295,18 @@ export class Publisher {
     }
   }
 
-  /** The event in a record, or undefined for a CmdEnd marker (decoded without allocating, with the binary codec). */
-  private decode(rec: WalRecord): Event | undefined {
+  /**
+   * The message of a record, or undefined for a CmdEnd marker. With the binary codec the record is
+   * decoded in place (its symbol and sequence number read without allocating); the event object is
+   * made only if the bus asks for it.
+   */
+  private message(rec: WalRecord): EventMessage | undefined {
     if (this.binary) {
       const d = this.binary.decodeInto(rec.buf, rec.start, rec.end - rec.start, this.scratch);
-      return d.type === 'cmdEnd' ? undefined : (d.toMessage() as Event);
+      return d.type === 'cmdEnd' ? undefined : new EventMessage(d.symbol, d.eventSeq, rec.buf, rec.start, rec.end, this.codec);
     }
     const e = this.codec.decode(rec.buf.subarray(rec.start, rec.end)) as Event;
-    return e.type === 'cmdEnd' ? undefined : e;
+    return e.type === 'cmdEnd' ? undefined : new EventMessage(e.symbol, e.eventSeq, rec.buf, rec.start, rec.end, this.codec, e);
   }
 
   /** Moves the acknowledged prefix forward; a CmdEnd in it becomes the cursor candidate. */

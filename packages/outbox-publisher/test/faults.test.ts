@@ -4,31 +4,16 @@
 // receives messages out of order. Whatever it does, the publisher loses nothing and keeps each
 // symbol's order. The backoff is checked with fake timers (virtual time, not wall-clock).
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { EventOutbox, MemoryBus, OutboxError, Publisher, readCursor, type AckCallback, type Bus, type BusMessage, type PublisherOptions } from '../src/index.js';
-import { EventWriter, expectHeld, prng, range, removeTmpDirs, snapshot, strictPublish, tmpDir, until } from './helpers.js';
+import { MemoryBus, OutboxError, readCursor, type AckCallback, type Bus, type BusMessage, type EventOutbox } from '../src/index.js';
+import { EventWriter, expectHeld, onCleanup, openOutbox, prng, publisher, range, removeTmpDirs, runCleanups, snapshot, strictPublish, tmpDir, until } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
-const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   vi.useRealTimers();
   vi.restoreAllMocks();
-  for (const f of cleanups.splice(0).reverse()) await f();
+  await runCleanups();
 });
-
-const SMALL = { segmentSize: 256 << 10, maxRecordSize: 4096 } as const;
-
-function openOutbox(dir: string): EventOutbox {
-  const outbox = EventOutbox.open(dir, { durability: 'batch', ...SMALL });
-  cleanups.push(() => outbox.close().catch(() => undefined));
-  return outbox;
-}
-
-function publisher(options: PublisherOptions): Publisher {
-  const p = new Publisher(options);
-  cleanups.push(() => p.stop());
-  return p;
-}
 
 type Fault = 'fail' | 'swallow' | 'lose-ack' | 'late-ack';
 
@@ -153,7 +138,7 @@ describe('a fault-injecting bus', () => {
     }
     faults.set(1, 'fail'); // the very first publish
     const bus = new FaultBus({ faults, maxAckDelayMs: 3, lateMs: 250, seed: 5 });
-    cleanups.push(() => bus.close());
+    onCleanup(() => bus.close());
     const seen = recordDeliveries(bus.inner);
     const errors: Error[] = [];
     const p = publisher({ dir, bus, outbox, window: 64, ackTimeoutMs: 100, commitIntervalMs: 2, backoff: { initialMs: 1, maxMs: 20 }, onError: (e) => errors.push(e) });
@@ -185,7 +170,7 @@ describe('a fault-injecting bus', () => {
       await outbox.sync();
       // The fault hits the last event (call 20), so that nothing after it fails first.
       const bus = new FaultBus({ faults: new Map([[20, fault]]), maxAckDelayMs: 2, lateMs: 400, seed: 1 });
-      cleanups.push(() => bus.close());
+      onCleanup(() => bus.close());
       let lateAcks = 0;
       const p = publisher({ dir, bus, outbox, ackTimeoutMs: 100, backoff: { initialMs: 1, maxMs: 5 } });
       const done = bus.publish.bind(bus);
@@ -246,7 +231,7 @@ describe('a fault-injecting bus', () => {
         return inner.close();
       },
     };
-    cleanups.push(() => bus.close());
+    onCleanup(() => bus.close());
     const p = publisher({ dir, bus, outbox, window: 4, ackTimeoutMs: 1000, backoff: { initialMs: 1, maxMs: 4 } });
     p.start();
     await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, 60_000, 'everything acknowledged', () => ({ ...p.stats(), refused }));

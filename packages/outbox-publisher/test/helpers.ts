@@ -8,7 +8,39 @@ import path from 'node:path';
 import { codecByName, type Codec, type Event, type TradeEvent } from '@gx3/codecs';
 import { WalReader, WalRecord } from '@gx3/wal';
 import { expect } from 'vitest';
-import { MemoryBus, OutboxError, type AckCallback, type Bus, type BusMessage, type EventOutbox, type OutboxErrorCode } from '../src/index.js';
+import { EventOutbox, MemoryBus, OutboxError, Publisher, type AckCallback, type Bus, type BusMessage, type OutboxErrorCode, type PublisherOptions } from '../src/index.js';
+
+// ---------------------------------------------------------------------------------------------
+// Outboxes and publishers closed and stopped after each test
+
+/** Small segments: quick to preallocate, and the publisher crosses segment boundaries. */
+export const SMALL = { segmentSize: 256 << 10, maxRecordSize: 4096 } as const;
+
+const cleanups: (() => Promise<unknown>)[] = [];
+
+/** Stops the publishers and closes the outboxes made by `openOutbox` and `publisher`, newest first (call it in afterEach). */
+export async function runCleanups(): Promise<void> {
+  for (const f of cleanups.splice(0).reverse()) await f();
+}
+
+/** Runs `f` at `runCleanups()` (after the test). */
+export function onCleanup(f: () => Promise<unknown>): void {
+  cleanups.push(f);
+}
+
+/** Opens an outbox with small segments, closed by `runCleanups()`. */
+export function openOutbox(dir: string, options: { durability?: 'none' | 'batch'; codec?: 'binary' | 'json' } = {}): EventOutbox {
+  const outbox = EventOutbox.open(dir, { durability: options.durability ?? 'batch', codec: options.codec ?? 'binary', ...SMALL });
+  cleanups.push(() => outbox.close().catch(() => undefined));
+  return outbox;
+}
+
+/** A publisher stopped by `runCleanups()`. */
+export function publisher(options: PublisherOptions): Publisher {
+  const p = new Publisher(options);
+  cleanups.push(() => p.stop());
+  return p;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Temporary directories

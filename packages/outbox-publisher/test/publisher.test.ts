@@ -13,11 +13,15 @@ import {
   expectOutboxError,
   GatedBus,
   heldSeqs,
+  openOutbox,
+  publisher,
   range,
   readOutbox,
   RecordingBus,
   removeTmpDirs,
+  runCleanups,
   settle,
+  SMALL,
   snapshot,
   thrownBy,
   tmpDir,
@@ -27,28 +31,9 @@ import {
 
 afterAll(removeTmpDirs);
 
-/** Publishers and outboxes to stop and close after each test, whatever happened. */
-const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
+  await runCleanups();
 });
-
-/** Small segments: quick to preallocate, and the publisher crosses segment boundaries. */
-const SMALL = { segmentSize: 256 << 10, maxRecordSize: 4096 } as const;
-
-function openOutbox(dir: string, durability: 'none' | 'batch' = 'batch'): EventOutbox {
-  const outbox = EventOutbox.open(dir, { durability, ...SMALL });
-  cleanups.push(async () => {
-    await outbox.close().catch(() => undefined);
-  });
-  return outbox;
-}
-
-function publisher(options: PublisherOptions): Publisher {
-  const p = new Publisher(options);
-  cleanups.push(() => p.stop());
-  return p;
-}
 
 /** A state dump for timeout messages. */
 function state(p: Publisher): () => unknown {
@@ -85,7 +70,7 @@ describe('Publisher', () => {
 
   it('follows the outbox across segment files and window refills (a backlog of several segments)', async () => {
     const dir = tmpDir();
-    const outbox = openOutbox(dir, 'none');
+    const outbox = openOutbox(dir, { durability: 'none' });
     const w = new EventWriter(outbox);
     w.commands('AAA', 4000, () => 2); // 8000 events of ~95 bytes: 3 segments of 256 KiB
     await outbox.sync();
@@ -192,7 +177,7 @@ describe('Publisher', () => {
 
   it('never reads past the durable end: flushed but unsynced events wait for sync()', async () => {
     const dir = tmpDir();
-    const outbox = openOutbox(dir, 'batch');
+    const outbox = openOutbox(dir);
     const w = new EventWriter(outbox);
     w.commands('AAA', 5, () => 2);
     await outbox.sync();
@@ -216,7 +201,7 @@ describe('Publisher', () => {
 
   it('never reads past the durable end while its window is full either', async () => {
     const dir = tmpDir();
-    const outbox = openOutbox(dir, 'batch');
+    const outbox = openOutbox(dir);
     const w = new EventWriter(outbox);
     w.commands('AAA', 4, () => 2);
     await outbox.sync();
@@ -244,8 +229,7 @@ describe('Publisher', () => {
   for (const codec of ['binary', 'json'] as const) {
     it(`polls an outbox written by another writer (no outbox option, ${codec} codec)`, async () => {
       const dir = tmpDir();
-      const writer = EventOutbox.open(dir, { durability: 'batch', codec, ...SMALL });
-      cleanups.push(() => writer.close().catch(() => undefined));
+      const writer = openOutbox(dir, { codec });
       const w = new EventWriter(writer);
       const bus = new MemoryBus({ retain: true });
       const p = publisher({ dir, bus, codec, pollIntervalMs: 2, commitIntervalMs: 1 });
@@ -270,8 +254,7 @@ describe('Publisher', () => {
     const p = publisher({ dir, cursorDir, bus, pollIntervalMs: 2 });
     p.start();
     await settle(5);
-    const writer = EventOutbox.open(dir, { durability: 'batch', ...SMALL });
-    cleanups.push(() => writer.close().catch(() => undefined));
+    const writer = openOutbox(dir);
     const w = new EventWriter(writer);
     w.commands('QQQ', 5);
     await writer.sync();
@@ -432,6 +415,34 @@ describe('Publisher', () => {
     expect(s.lastError).toBe(boom);
     expect(errors).toEqual([boom]);
     expect(s.published).toBeGreaterThan(40);
+    expectHeld(inner, { AAA: 40 });
+  });
+
+  it('treats a bus that throws from publish (instead of calling back) as a failed publish: rewinds, retries, delivers everything once', async () => {
+    const dir = tmpDir();
+    const outbox = openOutbox(dir);
+    const w = new EventWriter(outbox);
+    w.commands('AAA', 20, () => 2);
+    await outbox.sync();
+    const inner = new MemoryBus({ retain: true });
+    let calls = 0;
+    const bus: Bus = {
+      name: 'throws-once',
+      publish(msg: BusMessage, done: AckCallback): void {
+        calls++;
+        if (calls === 5) throw new Error('injected: publish threw');
+        inner.publish(msg, done);
+      },
+      close: () => inner.close(),
+    };
+    const errors: Error[] = [];
+    const p = publisher({ dir, bus, outbox, backoff: { initialMs: 1, maxMs: 5 }, onError: (e) => errors.push(e) });
+    p.start();
+    await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, 20_000, 'everything acknowledged', state(p));
+    const s = p.stats();
+    expect(s.failures).toBe(1);
+    expect(errors.map((e) => e.message)).toEqual(['injected: publish threw']);
+    expect(s.running).toBe(true);
     expectHeld(inner, { AAA: 40 });
   });
 
