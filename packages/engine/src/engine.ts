@@ -7,6 +7,7 @@ import { codecByName, type Codec, type CodecName, type Command } from '@gx3/code
 import { Publisher, type Bus, type PublisherOptions } from '@gx3/outbox-publisher';
 import type { OrderBook } from '@gx3/orderbook';
 import type { Durability, FileIO } from '@gx3/wal';
+import { DataDirLock } from './data-lock.js';
 import { EngineError } from './errors.js';
 import { refusal, SymbolActor, type CommandOutcome, type Refusal, type SymbolConfig } from './symbol-actor.js';
 
@@ -47,6 +48,7 @@ export class Engine {
   private readonly publishers: Publisher[] = [];
   private readonly publisherOf = new Map<Publisher, SymbolActor>();
   private closed = false;
+  private readonly lock: DataDirLock;
 
   private constructor(options: EngineOptions) {
     this.dataDir = options.dataDir;
@@ -65,6 +67,7 @@ export class Engine {
     } catch (err) {
       throw new EngineError('INVALID_CONFIG', `cannot create ${this.dataDir}: ${(err as Error).message}`, { cause: err });
     }
+    this.lock = DataDirLock.acquire(this.dataDir);
     try {
       for (const config of options.symbols) {
         if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -`);
@@ -84,7 +87,10 @@ export class Engine {
         this.actors.set(config.symbol, actor);
       }
     } catch (err) {
-      for (const a of this.actors.values()) void a.close();
+      const closing = [...this.actors.values()].map((a) => a.close());
+      void Promise.allSettled(closing).then(() => {
+        this.lock.release();
+      });
       throw err;
     }
     if (options.bus) {
@@ -137,6 +143,14 @@ export class Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    try {
+      await this.closeAll();
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  private async closeAll(): Promise<void> {
     await Promise.all([...this.actors.values()].map((a) => a.close()));
     // Let each publisher catch up with its outbox (bounded), then stop it.
     await Promise.all(

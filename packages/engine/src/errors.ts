@@ -8,6 +8,7 @@ export type EngineErrorCode =
   | 'INVALID_COMMAND' // the command cannot be logged (a field of the wrong type or range)
   | 'CLOSED' // the engine is closing or closed
   | 'RECOVERY_FAILED' // the logs on disk are inconsistent in a way recovery cannot repair
+  | 'LOCKED' // another engine (process) has the data directory open
   | 'INVALID_CONFIG'; // bad options
 
 export class EngineError extends Error {

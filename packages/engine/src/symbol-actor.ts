@@ -144,6 +144,9 @@ export class SymbolActor {
     const walOptions = {
       durability: options.durability,
       syncIntervalMs: options.syncIntervalMs,
+      // A clean close leaves a marker of where each log ends, so that the next open need not scan
+      // the last segments (a crash leaves none: the open then scans and repairs as before).
+      cleanClose: true,
       ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
       ...(options.io === undefined ? {} : { io: options.io }),
     };
