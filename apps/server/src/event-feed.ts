@@ -5,7 +5,7 @@
 // At start it reads the outbox's tail (up to `historyBytes`) to seed the order history and the
 // recent trades, then seeds the live orders and levels from the recovered book.
 
-import { BinaryCodec, DecodedMessage, type Codec, type Event } from '@gx3/codecs';
+import { BinaryCodec, DecodedMessage, type Codec, type Event, type TradeEvent } from '@gx3/codecs';
 import type { SymbolActor } from '@gx3/engine';
 import { Side as BookSide, TimeInForce as BookTif } from '@gx3/orderbook';
 import { listSegments, nodeFileIO, WalReader, WalRecord } from '@gx3/wal';
@@ -13,7 +13,8 @@ import { MarketState, type L2Changes, type MarketStateOptions, type OrderState }
 
 export interface FeedUpdate {
   readonly symbol: string;
-  readonly events: readonly Event[];
+  /** The trades among the events applied (the other events reach clients through their orders). */
+  readonly trades: readonly TradeEvent[];
   readonly orders: readonly OrderState[];
   /** The L2 changes and the book's sequence number after them, if any level changed. */
   readonly l2: { readonly seq: number; readonly changes: L2Changes } | undefined;
@@ -46,7 +47,7 @@ export class EventFeed {
     for (const s of listSegments(nodeFileIO, evDir)) if (s.base <= Math.max(0, end - options.historyBytes)) from = s.base;
     this.reader = new WalReader(evDir, { from, end: () => this.actor.outbox.durableOffset });
     // History first: the book's effects of these events are in the recovered book already.
-    this.read(false);
+    this.read(undefined);
     const live = new Set<number>();
     for (const side of [BookSide.Buy, BookSide.Sell]) {
       actor.book.forEachOrder(side, (orderId, userId, price, qty) => {
@@ -75,17 +76,18 @@ export class EventFeed {
   /** Applies every durable event not applied yet and notifies the listeners. */
   pump(): void {
     if (this.failure) return;
-    let events: Event[];
-    let orders: OrderState[];
+    const trades: TradeEvent[] = [];
+    const touched = new Set<OrderState>();
+    let applied: number;
     try {
-      [events, orders] = this.read(true);
+      applied = this.read({ trades, touched });
     } catch (err) {
       this.failure = err as Error;
       return;
     }
-    if (events.length === 0) return;
+    if (applied === 0) return;
     const changes = this.state.takeChanges();
-    const update: FeedUpdate = { symbol: this.state.symbol, events, orders, l2: changes ? { seq: this.state.l2Seq, changes } : undefined };
+    const update: FeedUpdate = { symbol: this.state.symbol, trades, orders: [...touched], l2: changes ? { seq: this.state.l2Seq, changes } : undefined };
     for (const l of this.listeners) l(update);
   }
 
@@ -94,16 +96,23 @@ export class EventFeed {
     this.reader.close();
   }
 
-  private read(levels: boolean): [Event[], OrderState[]] {
-    const events: Event[] = [];
-    const orders = new Set<OrderState>();
+  /**
+   * Applies the durable events not applied yet; returns how many (CmdEnd markers aside). `live`
+   * collects the trades and the orders touched; without it (seeding from the outbox's history,
+   * whose book effects the recovered book holds already) the L2 levels are left alone.
+   */
+  private read(live: { trades: TradeEvent[]; touched: Set<OrderState> } | undefined): number {
+    let n = 0;
+    const binary = this.binary;
     for (let r = this.reader.next(this.rec); r; r = this.reader.next(this.rec)) {
-      // Decoded in place (no view of the record): the binary codec then reuses its DataView of the reader's window.
-      const e = (this.binary ? this.binary.decodeInto(r.buf, r.start, r.end - r.start, this.scratch).toMessage() : this.codec.decode(r.buf.subarray(r.start, r.end))) as Event;
+      // Decoded in place (no view of the record, no object per event): the binary codec then
+      // reuses its DataView of the reader's window; only trades are copied out, for the listeners.
+      const e = binary ? binary.decodeInto(r.buf, r.start, r.end - r.start, this.scratch) : (this.codec.decode(r.buf.subarray(r.start, r.end)) as Event);
       if (e.type === 'cmdEnd') continue;
-      for (const o of this.state.apply(e, levels)) orders.add(o);
-      if (levels) events.push(e);
+      n++;
+      this.state.apply(e, live !== undefined, live?.touched);
+      if (live !== undefined && e.type === 'trade') live.trades.push((e instanceof DecodedMessage ? e.toMessage() : e) as TradeEvent);
     }
-    return [events, [...orders]];
+    return n;
   }
 }

@@ -120,19 +120,22 @@ export class Gateway {
     return result;
   }
 
-  private async placeNew(user: User, req: PlaceOrder): Promise<OrderResult> {
+  private placeNew(user: User, req: PlaceOrder): Promise<OrderResult> {
     const orderId = this.nextOrderId.get(req.symbol) as number;
     // Literal objects of one shape per type (no spread): the engine's hot path sees few shapes.
     const cmd: Command =
       req.type === 'limit'
         ? { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'limit', side: req.side, price: req.price, qty: req.qty, tif: req.tif, stp: req.stp }
         : { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'market', side: req.side, qty: req.qty, stp: req.stp };
-    // Always, so that nothing a refused submission left under this id (which the next order gets) remains.
-    this.feed(req.symbol).state.rememberSubmitted(orderId, { side: req.side, tif: req.type === 'market' ? 'IOC' : req.tif, price: req.price, qty: req.qty, clientOrderId: req.clientOrderId });
-    const events = await this.submit(cmd, () => {
+    try {
+      // Always, so that nothing a refused submission left under this id (which the next order gets) remains.
+      this.feed(req.symbol).state.rememberSubmitted(orderId, { side: req.side, tif: req.type === 'market' ? 'IOC' : req.tif, price: req.price, qty: req.qty, clientOrderId: req.clientOrderId });
+    } catch (err) {
+      return rejected(err);
+    }
+    return this.submit(cmd, () => {
       this.nextOrderId.set(req.symbol, orderId + 1);
-    });
-    return { order: this.view(req.symbol, orderId), events };
+    }).then((events) => ({ order: this.view(req.symbol, orderId), events }));
   }
 
   cancel(user: User, symbol: string, orderId: number): Promise<OrderResult> {
@@ -192,21 +195,28 @@ export class Gateway {
   }
 
   /** Submits a command and resolves with its events once durable; `taken` runs once the engine took it. */
-  private async submit(cmd: Command, taken?: () => void): Promise<Event[]> {
-    if (this.closing) throw new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5);
-    const actor = this.actorOf(cmd.symbol);
+  private submit(cmd: Command, taken?: () => void): Promise<Event[]> {
+    if (this.closing) return Promise.reject(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
+    let actor: SymbolActor;
+    try {
+      actor = this.actorOf(cmd.symbol);
+    } catch (err) {
+      return rejected(err);
+    }
     const started = performance.now();
     const promise = actor.submit(cmd);
     // submit() takes the command synchronously (or refuses it): an accepted order id is used.
     if (actor.lastSubmittedSeq === cmd.seq && cmd.seq > 0) taken?.();
-    try {
-      const { events } = await promise;
-      this.observer?.command(cmd.type, events.some((e) => e.type === 'rejected') ? 'rejected' : 'ok', (performance.now() - started) / 1000);
-      return events;
-    } catch (err) {
-      this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
-      throw engineToApi(err);
-    }
+    return promise.then(
+      ({ events }) => {
+        this.observer?.command(cmd.type, events.some((e) => e.type === 'rejected') ? 'rejected' : 'ok', (performance.now() - started) / 1000);
+        return events;
+      },
+      (err: unknown) => {
+        this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
+        throw engineToApi(err);
+      },
+    );
   }
 
   private actorOf(symbol: string): SymbolActor {
@@ -218,6 +228,10 @@ export class Gateway {
   close(): void {
     for (const f of this.feeds.values()) f.close();
   }
+}
+
+function rejected(err: unknown): Promise<never> {
+  return Promise.reject(err instanceof Error ? err : new Error(String(err)));
 }
 
 export function engineToApi(err: unknown): Error {
@@ -235,6 +249,7 @@ export function engineToApi(err: unknown): Error {
     case 'INVALID_COMMAND':
       return new ApiError('VALIDATION', err.message);
     case 'RECOVERY_FAILED':
+    case 'LOCKED':
     case 'INVALID_CONFIG':
       return new ApiError('INTERNAL', err.message);
   }

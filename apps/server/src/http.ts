@@ -6,8 +6,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import type { KeyStore, RateLimiter, User } from './auth.js';
+import { orderResultJson } from './answer-json.js';
 import { ApiError } from './errors.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway, OrderResult } from './gateway.js';
 import type { Metrics } from './metrics.js';
 import { CLIENT_ORDER_ID, parseAmendOrder, parseOrderId, parsePlaceOrder, queryInt } from './requests.js';
 
@@ -60,6 +61,16 @@ const orderParams = {
   properties: { symbol: { type: 'string', maxLength: 64 }, orderId: { type: 'string', maxLength: 32 } },
 } as const;
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** A command's answer as the body of the reply (its JSON written by answer-json.ts). */
+function answer(reply: FastifyReply, result: Promise<OrderResult>): Promise<string> {
+  return result.then((r) => {
+    void reply.type(JSON_TYPE);
+    return orderResultJson(r);
+  });
+}
+
 /** A route handler as fastify wants it (async, so that a thrown ApiError becomes the error reply). */
 function handle<T>(fn: (req: FastifyRequest, reply: FastifyReply) => T | Promise<T>): (req: FastifyRequest, reply: FastifyReply) => Promise<T> {
   return async (req, reply) => await fn(req, reply);
@@ -87,7 +98,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     sendError(reply, new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
   });
   app.addHook('onResponse', (req, reply, done) => {
-    metrics.httpRequests.inc({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode });
+    metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
     done();
   });
 
@@ -119,22 +130,22 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     return req.user;
   };
 
-  app.post('/v1/orders', { onRequest: auth, schema: { body: placeOrderSchema } }, handle((req) => {
+  app.post('/v1/orders', { onRequest: auth, schema: { body: placeOrderSchema } }, handle((req, reply) => {
     const user = authenticate(req);
-    return gateway.place(user, parsePlaceOrder(req.body, gateway.instruments));
+    return answer(reply, gateway.place(user, parsePlaceOrder(req.body, gateway.instruments)));
   }));
 
-  app.delete('/v1/orders/:symbol/:orderId', { onRequest: [noBody, auth], schema: { params: orderParams } }, handle((req) => {
+  app.delete('/v1/orders/:symbol/:orderId', { onRequest: [noBody, auth], schema: { params: orderParams } }, handle((req, reply) => {
     const user = authenticate(req);
     const { symbol, orderId } = req.params as { symbol: string; orderId: string };
-    return gateway.cancel(user, symbol, parseOrderId(orderId));
+    return answer(reply, gateway.cancel(user, symbol, parseOrderId(orderId)));
   }));
 
-  app.patch('/v1/orders/:symbol/:orderId', { onRequest: auth, schema: { params: orderParams, body: amendOrderSchema } }, handle((req) => {
+  app.patch('/v1/orders/:symbol/:orderId', { onRequest: auth, schema: { params: orderParams, body: amendOrderSchema } }, handle((req, reply) => {
     const user = authenticate(req);
     const { symbol, orderId } = req.params as { symbol: string; orderId: string };
     const id = parseOrderId(orderId);
-    return gateway.amend(user, symbol, id, parseAmendOrder(req.body, gateway.instrument(symbol)));
+    return answer(reply, gateway.amend(user, symbol, id, parseAmendOrder(req.body, gateway.instrument(symbol))));
   }));
 
   app.get('/v1/orders/:symbol/:orderId', { onRequest: [noBody, auth], schema: { params: orderParams } }, handle((req) => {

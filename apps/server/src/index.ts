@@ -6,3 +6,4 @@ export { Gateway, type OrderResult, type OrderView } from './gateway.js';
 export { MarketState, type OrderState, type OrderStatus, type PublicTrade } from './market-state.js';
 export { startServer, type RunningServer, type StartOptions } from './server.js';
 export { placeOrderSchema } from './http.js';
+export { parsePlaceOrder, type PlaceOrder } from './requests.js';

@@ -3,7 +3,7 @@
 // aggregated price levels of the book (L2) with a sequence number per change, and the recent trades.
 // At start it is seeded from the recovered book and the tail of the outbox.
 
-import type { Event, OrderType, Side, TimeInForce } from '@gx3/codecs';
+import type { DecodedMessage, Event, OrderType, Side, TimeInForce } from '@gx3/codecs';
 
 export type OrderStatus = 'new' | 'open' | 'partially_filled' | 'filled' | 'canceled' | 'rejected';
 
@@ -206,11 +206,12 @@ export class MarketState {
   }
 
   /**
-   * Applies one durable event; returns the order it changed (undefined for events that change
-   * none, such as a rejected cancel). With `levels` false (seeding from the outbox's tail, whose
-   * book effects the recovered book already holds), the L2 levels are left alone.
+   * Applies one durable event (a plain event, or a record decoded in place); adds the orders it
+   * changed to `touched` (none for events that change none, such as a rejected cancel). With
+   * `levels` false (seeding from the outbox's tail, whose book effects the recovered book already
+   * holds), the L2 levels are left alone.
    */
-  apply(e: Event, levels = true): OrderState[] {
+  apply(e: Event | DecodedMessage, levels = true, touched?: Set<OrderState>): void {
     this.lastEventSeq = e.eventSeq;
     switch (e.type) {
       case 'accepted': {
@@ -234,11 +235,12 @@ export class MarketState {
           clientOrderId: cid,
         };
         this.orders.set(e.orderId, o);
-        return [o];
+        touched?.add(o);
+        return;
       }
       case 'rejected': {
-        if (e.commandType !== 'limit' && e.commandType !== 'market') return [];
-        if (this.orders.get(e.orderId)?.resting === true) return []; // a duplicate id: the live order is unchanged
+        if (e.commandType !== 'limit' && e.commandType !== 'market') return;
+        if (this.orders.get(e.orderId)?.resting === true) return; // a duplicate id: the live order is unchanged
         // The request as submitted, when this process submitted it (not after a restart).
         const sub = this.submitted.get(e.orderId);
         this.submitted.delete(e.orderId);
@@ -261,7 +263,8 @@ export class MarketState {
         };
         this.orders.set(e.orderId, o);
         this.finish(o);
-        return [o];
+        touched?.add(o);
+        return;
       }
       case 'added': {
         const o = this.orderOf(e.orderId, e.userId, e.side, e.price, e.qty, e.ts);
@@ -271,7 +274,8 @@ export class MarketState {
         o.status = o.filledQty > 0 ? 'partially_filled' : 'open';
         o.updatedAt = e.ts;
         if (levels) this.level(e.side, e.price, e.qty);
-        return [o];
+        touched?.add(o);
+        return;
       }
       case 'trade': {
         this.pushTrade({ id: e.eventSeq, symbol: this.symbol, price: e.price, qty: e.qty, takerSide: e.takerSide, ts: e.ts });
@@ -298,11 +302,13 @@ export class MarketState {
         } else {
           taker.status = 'partially_filled';
         }
-        return [maker, taker];
+        touched?.add(maker);
+        touched?.add(taker);
+        return;
       }
       case 'canceled': {
         const o = this.orders.get(e.orderId);
-        if (o === undefined) return [];
+        if (o === undefined) return;
         if (o.resting && levels) this.level(o.side, o.price, -e.qty);
         o.resting = false;
         o.remainingQty = 0;
@@ -310,11 +316,12 @@ export class MarketState {
         o.reason = e.reason;
         o.updatedAt = e.ts;
         this.finish(o);
-        return [o];
+        touched?.add(o);
+        return;
       }
       case 'amended': {
         const o = this.orders.get(e.orderId);
-        if (o === undefined) return [];
+        if (o === undefined) return;
         if (e.kind === 'REPLACE') {
           if (o.resting && levels) this.level(o.side, o.price, -o.remainingQty);
           o.resting = false;
@@ -327,10 +334,11 @@ export class MarketState {
           o.remainingQty = e.qty;
         }
         o.updatedAt = e.ts;
-        return [o];
+        touched?.add(o);
+        return;
       }
-      case 'cmdEnd':
-        return [];
+      default:
+        return;
     }
   }
 

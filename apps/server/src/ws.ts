@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { KeyStore, RateLimiter, User } from './auth.js';
+import { orderResultMembers } from './answer-json.js';
 import { ApiError } from './errors.js';
 import type { FeedUpdate } from './event-feed.js';
 import type { Gateway, OrderResult } from './gateway.js';
@@ -163,13 +164,13 @@ export class WsApi {
           this.rateLimit(client, list.length);
           const results = list.map((o, i) => {
             try {
-              return gateway.place(user, parsePlaceOrder(o, gateway.instruments, `order[${i}].`)).then(resultJson, errorJson);
+              return gateway.place(user, parsePlaceOrder(o, gateway.instruments, `order[${i}].`)).then(resultText, errorText);
             } catch (err) {
-              return Promise.resolve(errorJson(err));
+              return Promise.resolve(errorText(err));
             }
           });
           void Promise.all(results).then((r) => {
-            this.send(client, { id, results: r });
+            this.sendRaw(client, `{${idMember(id)}"results":[${r.join(',')}]}`);
           });
           return;
         }
@@ -234,7 +235,6 @@ export class WsApi {
     if (this.clients.size === 0) return;
     let trades: string | undefined;
     let book: string | undefined;
-    const tradeEvents = u.events.filter((e) => e.type === 'trade');
     for (const c of this.clients) {
       if (c.ws.readyState !== WebSocket.OPEN) continue;
       if (c.ws.bufferedAmount > SLOW_CONSUMER_BYTES && (c.trades.size > 0 || c.books.size > 0)) {
@@ -243,11 +243,11 @@ export class WsApi {
         this.send(c, { error: { code: 'SLOW_CONSUMER', message: 'market data subscriptions dropped: the connection is not reading fast enough; resubscribe' } });
         continue;
       }
-      if (tradeEvents.length > 0 && c.trades.has(u.symbol)) {
+      if (u.trades.length > 0 && c.trades.has(u.symbol)) {
         trades ??= JSON.stringify({
           type: 'trades',
           symbol: u.symbol,
-          trades: tradeEvents.map((e) => (e.type === 'trade' ? { id: e.eventSeq, price: e.price, qty: e.qty, takerSide: e.takerSide, ts: e.ts } : undefined)),
+          trades: u.trades.map((e) => ({ id: e.eventSeq, price: e.price, qty: e.qty, takerSide: e.takerSide, ts: e.ts })),
         });
         this.sendRaw(c, trades);
       }
@@ -281,7 +281,7 @@ export class WsApi {
   private answer(client: Client, id: unknown, result: Promise<OrderResult>): void {
     result.then(
       (r) => {
-        this.send(client, { id, ...resultJson(r) });
+        this.sendRaw(client, `{${idMember(id)}"ok":true,${orderResultMembers(r)}}`);
       },
       (err: unknown) => {
         this.replyError(client, id, err);
@@ -331,8 +331,18 @@ function target(m: Record<string, unknown>, allowed: readonly string[]): { symbo
   return { symbol: m.symbol, orderId: positiveInt(m.orderId, 'orderId') };
 }
 
-function resultJson(r: OrderResult): Reply {
-  return { ok: true, order: r.order, events: r.events, ...(r.duplicate === true ? { duplicate: true } : {}) };
+/** `"id":…,` (nothing when the request had no id, as JSON.stringify leaves out an undefined member). */
+function idMember(id: unknown): string {
+  return id === undefined ? '' : `"id":${JSON.stringify(id)},`;
+}
+
+/** One order's answer in a frame of several. */
+function resultText(r: OrderResult): string {
+  return `{"ok":true,${orderResultMembers(r)}}`;
+}
+
+function errorText(err: unknown): string {
+  return JSON.stringify(errorJson(err));
 }
 
 function errorJson(err: unknown): Reply {

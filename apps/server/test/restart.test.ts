@@ -2,6 +2,7 @@
 // canceled, reduced, moved, market, rejected), then close() and a new server on the same data
 // directory: every acknowledged order answers GET as before, the book and the recent trades are
 // the same, new order ids continue above the old ones, and the recovered book keeps time priority.
+import { EngineError } from '@gx3/engine';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OrderView } from '../src/gateway.js';
 import { ALICE, BOB, book, CAROL, Client, removeTmpDirs, start, trades, within, WsClient, wsUrl, type TestServer } from './helpers.js';
@@ -84,6 +85,29 @@ describe('graceful restart (close, then a new server on the same data directory)
         [2, 1],
       ]);
       expect(await alice.order(1)).toMatchObject({ status: 'filled', filledQty: 10 });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a second server on a data directory in use does not start (LOCKED), and the first keeps serving', async () => {
+    const server = await start();
+    try {
+      const alice = new Client(server.url, ALICE);
+      const first = await alice.place({ side: 'buy', price: 900, qty: 1 });
+      const err = await start({}, server.dataDir).then(
+        async (s) => {
+          await s.close();
+          return undefined;
+        },
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(EngineError);
+      expect((err as EngineError).code).toBe('LOCKED');
+      expect((err as Error).message).toContain(server.dataDir);
+      const second = await alice.place({ side: 'buy', price: 901, qty: 1 });
+      expect(second.order.orderId).toBe(first.order.orderId + 1);
+      expect(await alice.order(first.order.orderId)).toMatchObject({ status: 'open' });
     } finally {
       await server.close();
     }
