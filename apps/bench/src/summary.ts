@@ -32,59 +32,43 @@ export interface ReplaySummary {
   bookHash: string;
 }
 
-/** Counts what the summary needs and records every fill, allocating only when its arrays grow. */
-export class SummarySink implements BookEventSink {
-  trades = 0;
+/**
+ * The fills a book reported, kept as numbers in typed arrays while timed (an allocation only when
+ * they grow) and hashed afterwards: `tradeHash`, the first 16 hex digits of SHA-256 over
+ * `maker,taker,price,qty;` for every fill in order. The replay's SummarySink and the compare's
+ * adapters of other books record into one.
+ */
+export class FillLog {
+  count = 0;
   volume = 0;
-  cancels = 0;
-  cancelRejects = 0;
-  rejects = 0;
-  amends = 0;
-  amendRejects = 0;
   private maker: Float64Array;
   private taker: Float64Array;
   private price: Float64Array;
   private qty: Float64Array;
 
-  constructor(expectedFills = 1 << 16) {
-    const n = Math.max(16, expectedFills);
-    this.maker = new Float64Array(n).fill(0);
-    this.taker = new Float64Array(n).fill(0);
-    this.price = new Float64Array(n).fill(0);
-    this.qty = new Float64Array(n).fill(0);
+  constructor(expected = 1 << 12) {
+    const n = Math.max(16, expected);
+    this.maker = new Float64Array(n);
+    this.taker = new Float64Array(n);
+    this.price = new Float64Array(n);
+    this.qty = new Float64Array(n);
   }
 
-  onAccepted(): void {}
-  onAdded(): void {}
-  onRejected(kind: CommandKind, _orderId: number, _reason: RejectReason): void {
-    if (kind === CommandKind.Cancel) this.cancelRejects++;
-    else if (kind === CommandKind.Amend) this.amendRejects++;
-    else this.rejects++;
-  }
-  onTrade(makerId: number, takerId: number, _mu: number, _tu: number, _side: Side, price: number, qty: number): void {
-    const i = this.trades;
+  add(maker: number, taker: number, price: number, qty: number): void {
+    const i = this.count;
     if (i === this.maker.length) this.grow();
-    this.maker[i] = makerId;
-    this.taker[i] = takerId;
+    this.maker[i] = maker;
+    this.taker[i] = taker;
     this.price[i] = price;
     this.qty[i] = qty;
-    this.trades = i + 1;
+    this.count = i + 1;
     this.volume += qty;
   }
-  onCanceled(_orderId: number, _userId: number, reason: CancelReason): void {
-    if (reason === CancelReason.User) this.cancels++;
-  }
-  onAmended(_orderId: number, _userId: number, _side: Side, _price: number, _qty: number, kind: AmendKind): void {
-    if (kind === AmendKind.Reduce) this.amends++;
-  }
 
-  /** First 16 hex digits of SHA-256 over `maker,taker,price,qty;` for every fill in order. */
-  tradeHash(): string {
+  hash(): string {
     const h = createHash('sha256');
     const chunk = new ChunkedHasher(h);
-    for (let i = 0; i < this.trades; i++) {
-      chunk.add(`${this.maker[i]},${this.taker[i]},${this.price[i]},${this.qty[i]};`);
-    }
+    for (let i = 0; i < this.count; i++) chunk.add(`${this.maker[i]},${this.taker[i]},${this.price[i]},${this.qty[i]};`);
     chunk.end();
     return h.digest('hex').slice(0, 16);
   }
@@ -100,6 +84,50 @@ export class SummarySink implements BookEventSink {
     this.taker = g(this.taker);
     this.price = g(this.price);
     this.qty = g(this.qty);
+  }
+}
+
+/** Counts what the summary needs and records every fill, allocating only when its arrays grow. */
+export class SummarySink implements BookEventSink {
+  readonly fills: FillLog;
+  cancels = 0;
+  cancelRejects = 0;
+  rejects = 0;
+  amends = 0;
+  amendRejects = 0;
+
+  constructor(expectedFills = 1 << 16) {
+    this.fills = new FillLog(expectedFills);
+  }
+
+  get trades(): number {
+    return this.fills.count;
+  }
+
+  get volume(): number {
+    return this.fills.volume;
+  }
+
+  onAccepted(): void {}
+  onAdded(): void {}
+  onRejected(kind: CommandKind, _orderId: number, _reason: RejectReason): void {
+    if (kind === CommandKind.Cancel) this.cancelRejects++;
+    else if (kind === CommandKind.Amend) this.amendRejects++;
+    else this.rejects++;
+  }
+  onTrade(makerId: number, takerId: number, _mu: number, _tu: number, _side: Side, price: number, qty: number): void {
+    this.fills.add(makerId, takerId, price, qty);
+  }
+  onCanceled(_orderId: number, _userId: number, reason: CancelReason): void {
+    if (reason === CancelReason.User) this.cancels++;
+  }
+  onAmended(_orderId: number, _userId: number, _side: Side, _price: number, _qty: number, kind: AmendKind): void {
+    if (kind === AmendKind.Reduce) this.amends++;
+  }
+
+  /** First 16 hex digits of SHA-256 over `maker,taker,price,qty;` for every fill in order. */
+  tradeHash(): string {
+    return this.fills.hash();
   }
 }
 

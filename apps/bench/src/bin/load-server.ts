@@ -5,7 +5,7 @@
 import { resolveConfig, startServer } from '@gx3/server';
 import { startBareHttp, startBareWs } from '../load/bare-servers.js';
 
-import { LOAD_KEY } from '../load/orders.js';
+import { LOAD_INSTRUMENT, LOAD_KEY } from '../load/orders.js';
 
 async function main(): Promise<void> {
   const [kind, dataDir] = process.argv.slice(2);
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
       apiKeys: `load:${LOAD_KEY}`,
       rateLimit: '1000000000',
       rateBurst: '1000000000',
-      instruments: 'BTCUSDT:1:1000000000:1000000000',
+      instruments: [LOAD_INSTRUMENT],
       logLevel: 'warn',
     });
     const s = await startServer(config);

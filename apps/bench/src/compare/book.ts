@@ -90,59 +90,6 @@ export interface CompareSubject {
   create(w: Workload): CompareBook;
 }
 
-/**
- * The fills a book reported, kept as numbers in typed arrays while timed (an allocation only when
- * they grow) and hashed afterwards, as the replay's SummarySink does.
- */
-export class FillLog {
-  count = 0;
-  volume = 0;
-  private maker: Float64Array;
-  private taker: Float64Array;
-  private price: Float64Array;
-  private qty: Float64Array;
-
-  constructor(expected = 1 << 12) {
-    const n = Math.max(16, expected);
-    this.maker = new Float64Array(n);
-    this.taker = new Float64Array(n);
-    this.price = new Float64Array(n);
-    this.qty = new Float64Array(n);
-  }
-
-  add(maker: number, taker: number, price: number, qty: number): void {
-    const i = this.count;
-    if (i === this.maker.length) this.grow();
-    this.maker[i] = maker;
-    this.taker[i] = taker;
-    this.price[i] = price;
-    this.qty[i] = qty;
-    this.count = i + 1;
-    this.volume += qty;
-  }
-
-  hash(): string {
-    const h = createHash('sha256');
-    const chunk = new ChunkedHasher(h);
-    for (let i = 0; i < this.count; i++) chunk.add(`${this.maker[i]},${this.taker[i]},${this.price[i]},${this.qty[i]};`);
-    chunk.end();
-    return h.digest('hex').slice(0, 16);
-  }
-
-  private grow(): void {
-    const n = this.maker.length * 2;
-    const g = (a: Float64Array): Float64Array => {
-      const b = new Float64Array(n);
-      b.set(a);
-      return b;
-    };
-    this.maker = g(this.maker);
-    this.taker = g(this.taker);
-    this.price = g(this.price);
-    this.qty = g(this.qty);
-  }
-}
-
 /** Builds the book part of a summary from resting orders visited bids first, then asks, each best price first and in time priority. */
 export class BookWalker {
   bids = 0;

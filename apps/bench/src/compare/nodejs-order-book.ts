@@ -21,7 +21,8 @@
 import { OrderBook, type NobLimitOptions, type NobProcessOrder, type NobSide } from 'nodejs-order-book';
 import { BenchError } from '../errors.js';
 import { OpKind, type Workload } from '../workload.js';
-import { BookWalker, FillLog, type CommandName, type CompareBook, type CompareSubject, type CompareSummary } from './book.js';
+import { FillLog } from '../summary.js';
+import { BookWalker, type CommandName, type CompareBook, type CompareSubject, type CompareSummary } from './book.js';
 
 const SIDES: readonly NobSide[] = ['buy', 'sell'];
 

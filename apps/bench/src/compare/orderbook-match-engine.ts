@@ -26,7 +26,8 @@ import type * as OmeModule from 'orderbook-match-engine';
 import type { Order, Trade } from 'orderbook-match-engine';
 import { BenchError } from '../errors.js';
 import { OpKind, type Workload } from '../workload.js';
-import { BookWalker, FillLog, type CommandName, type CompareBook, type CompareSubject, type CompareSummary } from './book.js';
+import { FillLog } from '../summary.js';
+import { BookWalker, type CommandName, type CompareBook, type CompareSubject, type CompareSummary } from './book.js';
 
 // A CommonJS package whose named exports Node's ESM loader cannot detect (they are getters over
 // `__importDefault(...)`), and whose default export is its async Engine: `require` gives the same

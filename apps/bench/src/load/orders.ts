@@ -2,6 +2,8 @@
 // so that about half of them trade and the book stays small however long the run.
 
 export const LOAD_SYMBOL = 'BTCUSDT';
+/** The instrument the load suite's servers trade: a band and a largest quantity no order comes near. */
+export const LOAD_INSTRUMENT = { symbol: LOAD_SYMBOL, minPrice: 1, maxPrice: 1_000_000_000, maxQty: 1_000_000_000 } as const;
 /** The API key of the gateway the load suite starts. */
 export const LOAD_KEY = 'load-test-key-0001';
 
