@@ -1,14 +1,26 @@
 // The binary codec: a fixed little-endian layout per message type. Byte 0 is the version (1),
 // byte 1 the type tag, then the enum fields (u8 codes: the index of the value in its list in
 // types.ts), then the integer fields (u64 LE, as a low and a high u32 half), then the symbol (u8
-// length + ASCII bytes) last, so that every other field sits at a fixed offset. Encoding writes
+// length + ASCII bytes), so that every other field sits at a fixed offset. Orders and their accepted
+// and rejected events may end with a client order id after the symbol (u8 length + ASCII bytes);
+// a record without one ends at its symbol, as it did before client order ids were logged. Encoding writes
 // into the caller's buffer and allocates nothing; `decodeInto` fills a reused DecodedMessage and
 // allocates nothing either (symbols come from a small intern cache). The layouts are in
 // `BINARY_LAYOUTS` and in the README.
 import type { Codec } from './codec.js';
 import { DecodedMessage } from './decoded-message.js';
 import { DecodeError, EncodeError } from './errors.js';
-import { CROSS_FIELD_RULES, invalidMessageError, isValidSymbol, MAX_SYMBOL_LENGTH, MESSAGE_FIELDS } from './internal/schema.js';
+import {
+  CROSS_FIELD_RULES,
+  invalidMessageError,
+  isClientOrderIdByte,
+  isValidClientOrderId,
+  isValidSymbol,
+  MAX_CLIENT_ORDER_ID_LENGTH,
+  MAX_SYMBOL_LENGTH,
+  MESSAGE_FIELDS,
+  OPTIONAL_FIELDS,
+} from './internal/schema.js';
 import { SymbolCache } from './internal/symbol-cache.js';
 import { checkRoom, checkSource, checkTarget } from './internal/target.js';
 import {
@@ -54,7 +66,10 @@ export const BINARY_TYPE_TAGS: Readonly<Record<MessageType, number>> = {
   cmdEnd: 0x16,
 };
 
-/** One field of a binary layout. `size` 0 is the variable-length symbol (its length is the byte before). */
+/**
+ * One field of a binary layout. `size` 0 is a variable-length string (its length is the byte
+ * before): the symbol, and the optional client order id after it, at `offset` past the symbol.
+ */
 export interface BinaryField {
   readonly offset: number;
   readonly size: number;
@@ -99,15 +114,25 @@ export const BINARY_LAYOUTS: Readonly<Record<MessageType, readonly BinaryField[]
       at += size;
     }
     fields.push({ offset: at, size: 1, field: 'symbol length', encoding: 'u8' }, { offset: at + 1, size: 0, field: 'symbol', encoding: 'ASCII' });
+    if (OPTIONAL_FIELDS[type].length > 0) {
+      fields.push(
+        { offset: 0, size: 1, field: 'clientOrderId length (optional)', encoding: 'u8' },
+        { offset: 1, size: 0, field: 'clientOrderId', encoding: 'ASCII' },
+      );
+    }
     return [type, fields];
   }),
 ) as Record<MessageType, BinaryField[]>;
 
 /** The size of each type's record without the symbol's bytes (the offset of the symbol). */
-const FIXED = Object.fromEntries(MESSAGE_TYPES.map((t) => [t, (BINARY_LAYOUTS[t].at(-1) as BinaryField).offset])) as Record<MessageType, number>;
+const FIXED = Object.fromEntries(
+  MESSAGE_TYPES.map((t) => [t, (BINARY_LAYOUTS[t].find((f) => f.field === 'symbol') as BinaryField).offset]),
+) as Record<MessageType, number>;
 
 /** The longest binary record of any valid message. */
-export const BINARY_MAX_LENGTH = Math.max(...MESSAGE_TYPES.map((t) => FIXED[t])) + MAX_SYMBOL_LENGTH;
+export const BINARY_MAX_LENGTH = Math.max(
+  ...MESSAGE_TYPES.map((t) => FIXED[t] + MAX_SYMBOL_LENGTH + (OPTIONAL_FIELDS[t].length > 0 ? 1 + MAX_CLIENT_ORDER_ID_LENGTH : 0)),
+);
 
 const LIMIT = FIXED.limit;
 const MARKET = FIXED.market;
@@ -223,6 +248,23 @@ function symbolAt(buf: Uint8Array, at: number, s: string): void {
   for (let i = 0; i < n; i++) buf[at + 1 + i] = s.charCodeAt(i);
 }
 
+/**
+ * The bytes of an optional client order id after the symbol: 0 if `id` is undefined, else its
+ * length plus one; -1 if it is not a valid one.
+ */
+function clientIdSize(id: string | undefined): number {
+  if (id === undefined) return 0;
+  return isValidClientOrderId(id) ? id.length + 1 : -1;
+}
+
+/** Writes a client order id (length, then bytes) at `at`, if there is one. */
+function clientIdAt(buf: Uint8Array, at: number, id: string | undefined): void {
+  if (id === undefined) return;
+  const n = id.length;
+  buf[at] = n;
+  for (let i = 0; i < n; i++) buf[at + 1 + i] = id.charCodeAt(i);
+}
+
 const isInt = Number.isSafeInteger;
 
 function encodeLimit(m: LimitCommand, buf: Uint8Array, o: number): number {
@@ -230,15 +272,18 @@ function encodeLimit(m: LimitCommand, buf: Uint8Array, o: number): number {
   const side = SIDES.indexOf(m.side);
   const tif = TIMES_IN_FORCE.indexOf(m.tif);
   const stp = SELF_TRADE_PREVENTIONS.indexOf(m.stp);
+  const cid = m.clientOrderId;
+  const cidSize = clientIdSize(cid);
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(price) && price >= 1 && isInt(qty) && qty >= 1) ||
-    (side | tif | stp) < 0
+    (side | tif | stp) < 0 ||
+    cidSize < 0
   ) {
     throw refuse(m);
   }
-  const n = LIMIT + symbol.length;
+  const n = LIMIT + symbol.length + cidSize;
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_LIMIT;
@@ -255,6 +300,7 @@ function encodeLimit(m: LimitCommand, buf: Uint8Array, o: number): number {
   v[6] = qty;
   writeU64s(buf, o + INTS.limit.at, 7);
   symbolAt(buf, o + LIMIT - 1, symbol);
+  clientIdAt(buf, o + LIMIT + symbol.length, cid);
   return n;
 }
 
@@ -262,15 +308,18 @@ function encodeMarket(m: MarketCommand, buf: Uint8Array, o: number): number {
   const { symbol, seq, reqId, orderId, userId, ts, qty } = m;
   const side = SIDES.indexOf(m.side);
   const stp = SELF_TRADE_PREVENTIONS.indexOf(m.stp);
+  const cid = m.clientOrderId;
+  const cidSize = clientIdSize(cid);
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(qty) && qty >= 1) ||
-    (side | stp) < 0
+    (side | stp) < 0 ||
+    cidSize < 0
   ) {
     throw refuse(m);
   }
-  const n = MARKET + symbol.length;
+  const n = MARKET + symbol.length + cidSize;
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_MARKET;
@@ -285,6 +334,7 @@ function encodeMarket(m: MarketCommand, buf: Uint8Array, o: number): number {
   v[5] = qty;
   writeU64s(buf, o + INTS.market.at, 6);
   symbolAt(buf, o + MARKET - 1, symbol);
+  clientIdAt(buf, o + MARKET + symbol.length, cid);
   return n;
 }
 
@@ -342,16 +392,19 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   const orderType = ORDER_TYPES.indexOf(m.orderType);
   const side = SIDES.indexOf(m.side);
   const tif = TIMES_IN_FORCE.indexOf(m.tif);
+  const cid = m.clientOrderId;
+  const cidSize = clientIdSize(cid);
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(price) && price >= 0 && isInt(qty) && qty >= 1) ||
     (orderType | side | tif) < 0 ||
-    (m.orderType === 'market') !== (price === 0) // the cross-field rule
+    (m.orderType === 'market') !== (price === 0) || // the cross-field rule
+    cidSize < 0
   ) {
     throw refuse(m);
   }
-  const n = ACCEPTED + symbol.length;
+  const n = ACCEPTED + symbol.length + cidSize;
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_ACCEPTED;
@@ -368,6 +421,7 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   v[6] = qty;
   writeU64s(buf, o + INTS.accepted.at, 7);
   symbolAt(buf, o + ACCEPTED - 1, symbol);
+  clientIdAt(buf, o + ACCEPTED + symbol.length, cid);
   return n;
 }
 
@@ -375,15 +429,18 @@ function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
   const { symbol, seq, eventSeq, ts, orderId, userId } = m;
   const commandType = COMMAND_TYPES.indexOf(m.commandType);
   const reason = REJECT_REASONS.indexOf(m.reason);
+  const cid = m.clientOrderId;
+  const cidSize = clientIdSize(cid);
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 0 && isInt(userId) && userId >= 0) ||
-    (commandType | reason) < 0
+    (commandType | reason) < 0 ||
+    cidSize < 0
   ) {
     throw refuse(m);
   }
-  const n = REJECTED + symbol.length;
+  const n = REJECTED + symbol.length + cidSize;
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_REJECTED;
@@ -397,6 +454,7 @@ function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
   v[4] = userId;
   writeU64s(buf, o + INTS.rejected.at, 5);
   symbolAt(buf, o + REJECTED - 1, symbol);
+  clientIdAt(buf, o + REJECTED + symbol.length, cid);
   return n;
 }
 
@@ -574,27 +632,51 @@ function readEnum<T extends string>(b: Uint8Array, at: number, values: readonly 
   return v;
 }
 
+/** Where the symbol read by the last `symbolOf` ends (relative to the record's start). */
+let symbolEnd = 0;
+
 /**
  * Checks the record's length against its type's fixed size and symbol length (`bytes[o + fixed - 1]`),
- * and returns the symbol.
+ * and returns the symbol. With `trailer` (a type with an optional client order id), bytes may follow
+ * the symbol: `clientIdOf` reads them.
  */
-function symbolOf(symbols: SymbolCache, b: Uint8Array, o: number, length: number, fixed: number): string {
+function symbolOf(symbols: SymbolCache, b: Uint8Array, o: number, length: number, fixed: number, trailer = false): string {
   if (length < fixed) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, before its fixed part (${fixed} bytes)`, `@${o + length}`);
   const n = b[o + fixed - 1] as number;
   if (n === 0 || n > MAX_SYMBOL_LENGTH) throw badField('symbol', o + fixed - 1, `length ${n} (1 to ${MAX_SYMBOL_LENGTH})`);
   const end = fixed + n;
   if (length < end) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its symbol (${end} bytes)`, `@${o + length}`);
-  if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
+  if (length > end && !trailer) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
   const s = symbols.get(b, o + fixed, n);
   if (s === undefined) throw badField('symbol', o + fixed, 'not 1 to 32 characters of A-Z 0-9 . _ -');
+  symbolEnd = end;
   return s;
+}
+
+/** The optional client order id after the symbol `symbolOf` just read: undefined if the record ends there. */
+function clientIdOf(b: Uint8Array, o: number, length: number): string | undefined {
+  const at = symbolEnd;
+  if (length === at) return undefined;
+  const n = b[o + at] as number;
+  if (n === 0 || n > MAX_CLIENT_ORDER_ID_LENGTH) throw badField('clientOrderId', o + at, `length ${n} (1 to ${MAX_CLIENT_ORDER_ID_LENGTH})`);
+  const end = at + 1 + n;
+  if (length < end) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its clientOrderId (${end} bytes)`, `@${o + length}`);
+  if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
+  let id = '';
+  for (let i = o + at + 1; i < o + end; i++) {
+    const c = b[i] as number;
+    if (!isClientOrderIdByte(c)) throw badField('clientOrderId', i, `byte 0x${c.toString(16)} (1 to ${MAX_CLIENT_ORDER_ID_LENGTH} characters of A-Z a-z 0-9 . _ : -)`);
+    id += String.fromCharCode(c);
+  }
+  return id;
 }
 
 // Each decoder checks, in this order: the length and the symbol, the integers, the enums, the
 // cross-field rule; then fills `out`.
 
 function decodeLimit(b: Uint8Array, o: number, length: number, out: DecodedMessage, symbols: SymbolCache): DecodedMessage {
-  const symbol = symbolOf(symbols, b, o, length, LIMIT);
+  const symbol = symbolOf(symbols, b, o, length, LIMIT, true);
+  const clientOrderId = clientIdOf(b, o, length);
   const v = readU64s(b, o, INTS.limit);
   const side = readEnum(b, o + 2, SIDES, 'side');
   const tif = readEnum(b, o + 3, TIMES_IN_FORCE, 'tif');
@@ -611,11 +693,13 @@ function decodeLimit(b: Uint8Array, o: number, length: number, out: DecodedMessa
   out.qty = v[6] as number;
   out.tif = tif;
   out.stp = stp;
+  out.clientOrderId = clientOrderId;
   return out;
 }
 
 function decodeMarket(b: Uint8Array, o: number, length: number, out: DecodedMessage, symbols: SymbolCache): DecodedMessage {
-  const symbol = symbolOf(symbols, b, o, length, MARKET);
+  const symbol = symbolOf(symbols, b, o, length, MARKET, true);
+  const clientOrderId = clientIdOf(b, o, length);
   const v = readU64s(b, o, INTS.market);
   const side = readEnum(b, o + 2, SIDES, 'side');
   const stp = readEnum(b, o + 3, SELF_TRADE_PREVENTIONS, 'stp');
@@ -629,6 +713,7 @@ function decodeMarket(b: Uint8Array, o: number, length: number, out: DecodedMess
   out.side = side;
   out.qty = v[5] as number;
   out.stp = stp;
+  out.clientOrderId = clientOrderId;
   return out;
 }
 
@@ -661,7 +746,8 @@ function decodeAmend(b: Uint8Array, o: number, length: number, out: DecodedMessa
 }
 
 function decodeAccepted(b: Uint8Array, o: number, length: number, out: DecodedMessage, symbols: SymbolCache): DecodedMessage {
-  const symbol = symbolOf(symbols, b, o, length, ACCEPTED);
+  const symbol = symbolOf(symbols, b, o, length, ACCEPTED, true);
+  const clientOrderId = clientIdOf(b, o, length);
   const v = readU64s(b, o, INTS.accepted);
   const orderType = readEnum(b, o + 2, ORDER_TYPES, 'orderType');
   const side = readEnum(b, o + 3, SIDES, 'side');
@@ -680,11 +766,13 @@ function decodeAccepted(b: Uint8Array, o: number, length: number, out: DecodedMe
   out.price = price;
   out.qty = v[6] as number;
   out.tif = tif;
+  out.clientOrderId = clientOrderId;
   return out;
 }
 
 function decodeRejected(b: Uint8Array, o: number, length: number, out: DecodedMessage, symbols: SymbolCache): DecodedMessage {
-  const symbol = symbolOf(symbols, b, o, length, REJECTED);
+  const symbol = symbolOf(symbols, b, o, length, REJECTED, true);
+  const clientOrderId = clientIdOf(b, o, length);
   const v = readU64s(b, o, INTS.rejected);
   const commandType = readEnum(b, o + 2, COMMAND_TYPES, 'commandType');
   const reason = readEnum(b, o + 3, REJECT_REASONS, 'reason');
@@ -697,6 +785,7 @@ function decodeRejected(b: Uint8Array, o: number, length: number, out: DecodedMe
   out.orderId = v[3] as number;
   out.userId = v[4] as number;
   out.reason = reason;
+  out.clientOrderId = clientOrderId;
   return out;
 }
 

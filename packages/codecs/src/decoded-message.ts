@@ -44,13 +44,15 @@ export class DecodedMessage {
   makerRemaining = 0;
   kind: AmendKind = 'REDUCE';
   events = 0;
+  /** A limit or market command's client order id, or its accepted or rejected event's; undefined when it has none. */
+  clientOrderId: string | undefined = undefined;
 
   /** A new plain message with the fields of `type` (allocates). */
   toMessage(): Message {
     const { symbol, seq, eventSeq, ts } = this;
     switch (this.type) {
-      case 'limit':
-        return {
+      case 'limit': {
+        const m: Message = {
           type: 'limit',
           symbol,
           seq,
@@ -64,8 +66,10 @@ export class DecodedMessage {
           tif: this.tif,
           stp: this.stp,
         };
-      case 'market':
-        return {
+        return withClientOrderId(m, this.clientOrderId);
+      }
+      case 'market': {
+        const m: Message = {
           type: 'market',
           symbol,
           seq,
@@ -77,6 +81,8 @@ export class DecodedMessage {
           qty: this.qty,
           stp: this.stp,
         };
+        return withClientOrderId(m, this.clientOrderId);
+      }
       case 'cancel':
         return { type: 'cancel', symbol, seq, reqId: this.reqId, orderId: this.orderId, userId: this.userId, ts };
       case 'amend':
@@ -91,8 +97,8 @@ export class DecodedMessage {
           price: this.price,
           qty: this.qty,
         };
-      case 'accepted':
-        return {
+      case 'accepted': {
+        const m: Message = {
           type: 'accepted',
           symbol,
           seq,
@@ -106,8 +112,10 @@ export class DecodedMessage {
           qty: this.qty,
           tif: this.tif,
         };
-      case 'rejected':
-        return {
+        return withClientOrderId(m, this.clientOrderId);
+      }
+      case 'rejected': {
+        const m: Message = {
           type: 'rejected',
           symbol,
           seq,
@@ -118,6 +126,8 @@ export class DecodedMessage {
           userId: this.userId,
           reason: this.reason as RejectReason,
         };
+        return withClientOrderId(m, this.clientOrderId);
+      }
       case 'added':
         return {
           type: 'added',
@@ -177,4 +187,10 @@ export class DecodedMessage {
         return { type: 'cmdEnd', symbol, seq, eventSeq, ts, events: this.events };
     }
   }
+}
+
+/** `m` with its client order id, if there is one (no property at all otherwise, as the message had). */
+function withClientOrderId(m: Message, clientOrderId: string | undefined): Message {
+  if (clientOrderId !== undefined) (m as { clientOrderId?: string }).clientOrderId = clientOrderId;
+  return m;
 }

@@ -14,7 +14,9 @@ import {
   isMessageType,
   isValidValue,
   MAX_SYMBOL_LENGTH,
+  MAX_CLIENT_ORDER_ID_LENGTH,
   MESSAGE_FIELDS,
+  OPTIONAL_FIELDS,
   show,
   type FieldSpec,
 } from './internal/schema.js';
@@ -32,12 +34,17 @@ interface TypeLayout {
   readonly fields: readonly FieldSpec[];
   /** `,"<name>":` for each field. */
   readonly keys: readonly Uint8Array[];
+  /** The optional fields (written only when present), after the others. */
+  readonly optional: readonly FieldSpec[];
+  readonly optionalKeys: readonly Uint8Array[];
 }
 
 const LAYOUTS = Object.fromEntries(
   MESSAGE_TYPES.map((type): [MessageType, TypeLayout] => {
     const fields = MESSAGE_FIELDS[type];
-    return [type, { head: ascii(`{"v":${JSON_VERSION},"type":"${type}"`), fields, keys: fields.map((f) => ascii(`,"${f.name}":`)) }];
+    const optional = OPTIONAL_FIELDS[type];
+    const key = (f: FieldSpec): Uint8Array => ascii(`,"${f.name}":`);
+    return [type, { head: ascii(`{"v":${JSON_VERSION},"type":"${type}"`), fields, keys: fields.map(key), optional, optionalKeys: optional.map(key) }];
   }),
 ) as Record<MessageType, TypeLayout>;
 
@@ -47,6 +54,8 @@ function maxValueLength(spec: FieldSpec): number {
   switch (spec.kind) {
     case 'symbol':
       return MAX_SYMBOL_LENGTH + 2;
+    case 'clientOrderId':
+      return MAX_CLIENT_ORDER_ID_LENGTH + 2;
     case 'int':
       return MAX_SAFE_DIGITS;
     case 'enum':
@@ -58,7 +67,9 @@ function maxValueLength(spec: FieldSpec): number {
 export const JSON_MAX_LENGTH = Math.max(
   ...MESSAGE_TYPES.map((type) => {
     const l = LAYOUTS[type];
-    return l.head.length + l.fields.reduce((n, f, i) => n + (l.keys[i]?.length ?? 0) + maxValueLength(f), 0) + 1;
+    const all = [...l.fields, ...l.optional];
+    const keys = [...l.keys, ...l.optionalKeys];
+    return l.head.length + all.reduce((n, f, i) => n + (keys[i]?.length ?? 0) + maxValueLength(f), 0) + 1;
   }),
 );
 
@@ -146,6 +157,16 @@ function measure(msg: Message): number {
     VALUES[i] = v;
   }
   if (crossFieldError(type, rec) !== undefined) throw refuse(msg);
+  const { optional, optionalKeys } = layout;
+  for (let j = 0; j < optional.length; j++) {
+    const f = optional[j] as FieldSpec;
+    const v = rec[f.name];
+    if (v !== undefined) {
+      if (!isValidValue(f, v)) throw refuse(msg);
+      n += (optionalKeys[j] as Uint8Array).length + (v as string).length + 2;
+    }
+    VALUES[fields.length + j] = v;
+  }
   LAYOUT = layout;
   return n;
 }
@@ -172,13 +193,19 @@ export class JsonCodec implements Codec {
   encode(msg: Message, buf: Uint8Array, offset = 0): number {
     checkTarget(buf, offset);
     const length = measure(msg);
-    const { head, fields, keys } = LAYOUT;
+    const { head, fields, keys, optional, optionalKeys } = LAYOUT;
     checkRoom(buf, offset, length);
     let at = copy(buf, offset, head);
     for (let i = 0; i < fields.length; i++) {
       at = copy(buf, at, keys[i] as Uint8Array);
       const v = VALUES[i];
       at = (fields[i] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
+    }
+    for (let j = 0; j < optional.length; j++) {
+      const v = VALUES[fields.length + j];
+      if (v === undefined) continue;
+      at = copy(buf, at, optionalKeys[j] as Uint8Array);
+      at = writeString(buf, at, v as string);
     }
     buf[at] = 0x7d;
     return length;
@@ -239,10 +266,24 @@ export class JsonCodec implements Codec {
       throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${cross}: ${show(rec[cross])} (${CROSS_FIELD_RULES[type] ?? ''})`, cross);
     }
 
+    const optional = OPTIONAL_FIELDS[type];
+    let present = 0;
+    for (let j = 0; j < optional.length; j++) {
+      const f = optional[j] as FieldSpec;
+      const v = Object.hasOwn(rec, f.name) ? rec[f.name] : undefined;
+      if (v !== undefined) {
+        if (!isValidValue(f, v)) {
+          throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${f.name}: ${show(v)} (expected ${describeSpec(f)})`, f.name);
+        }
+        present++;
+      }
+      fill[f.name] = v;
+    }
+
     const keys = Object.keys(rec);
-    if (keys.length !== fields.length + 2) {
+    if (keys.length !== fields.length + present + 2) {
       for (const key of keys) {
-        if (key !== 'v' && key !== 'type' && !fields.some((f) => f.name === key)) {
+        if (key !== 'v' && key !== 'type' && !fields.some((f) => f.name === key) && !optional.some((f) => f.name === key)) {
           throw new DecodeError('INVALID_FIELD', `decode: ${type}: unknown field ${show(key)}`, key);
         }
       }

@@ -82,6 +82,8 @@ export interface LimitCommand extends CommandBase {
   qty: number;
   tif: TimeInForce;
   stp: SelfTradePrevention;
+  /** The client's own id for the order (optional): logged with it and echoed in its accepted or rejected event. */
+  clientOrderId?: string | undefined;
 }
 
 export interface MarketCommand extends CommandBase {
@@ -89,6 +91,8 @@ export interface MarketCommand extends CommandBase {
   side: Side;
   qty: number;
   stp: SelfTradePrevention;
+  /** As in LimitCommand. */
+  clientOrderId?: string | undefined;
 }
 
 export interface CancelCommand extends CommandBase {
@@ -126,6 +130,8 @@ export interface AcceptedEvent extends EventBase {
   price: number;
   qty: number;
   tif: TimeInForce;
+  /** The order's client order id, if its command had one. */
+  clientOrderId?: string | undefined;
 }
 
 export interface RejectedEvent extends EventBase {
@@ -134,6 +140,8 @@ export interface RejectedEvent extends EventBase {
   orderId: number;
   userId: number;
   reason: RejectReason;
+  /** The client order id of a rejected limit or market order, if its command had one. */
+  clientOrderId?: string | undefined;
 }
 
 export interface AddedEvent extends EventBase {

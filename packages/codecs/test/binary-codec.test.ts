@@ -22,22 +22,33 @@ import {
   type Message,
   type MessageType,
 } from '../src/index.js';
-import { fieldsOf, messageArb, thrown } from './support.js';
+import { fieldsOf, messageArb, thrown, WITH_CLIENT_ORDER_ID } from './support.js';
 
 /** A u64 LE read with BigInt, independently of the codec. */
 const readU64 = (b: Uint8Array, at: number): bigint => Buffer.from(b).readBigUInt64LE(at);
 
 describe('binary layouts', () => {
-  it('list every field of every type once, back to back, symbol last', () => {
+  it('list every field of every type once, back to back, then the symbol, then (orders and their answers) the optional client order id', () => {
     for (const type of MESSAGE_TYPES) {
       const layout = BINARY_LAYOUTS[type];
-      expect(layout.map((f) => f.field).sort()).toEqual(['version', 'type', ...fieldsOf(type).map(([n]) => n), 'symbol length'].sort());
+      const cid = WITH_CLIENT_ORDER_ID.includes(type) ? ['clientOrderId length (optional)', 'clientOrderId'] : [];
+      expect(layout.map((f) => f.field).sort()).toEqual(['version', 'type', ...fieldsOf(type).map(([n]) => n), 'symbol length', ...cid].sort());
+      const symbolAt = layout.findIndex((f) => f.field === 'symbol');
       let at = 0;
-      for (const f of layout) {
+      for (const f of layout.slice(0, symbolAt + 1)) {
         expect(f.offset).toBe(at);
         at += f.size;
       }
-      expect(layout.at(-1)).toMatchObject({ field: 'symbol', encoding: 'ASCII', size: 0 });
+      expect(layout[symbolAt]).toMatchObject({ field: 'symbol', encoding: 'ASCII', size: 0 });
+      // After the symbol, offsets count from the symbol's end.
+      expect(layout.slice(symbolAt + 1)).toEqual(
+        cid.length === 0
+          ? []
+          : [
+              { offset: 0, size: 1, field: 'clientOrderId length (optional)', encoding: 'u8' },
+              { offset: 1, size: 0, field: 'clientOrderId', encoding: 'ASCII' },
+            ],
+      );
     }
   });
 
@@ -48,11 +59,18 @@ describe('binary layouts', () => {
         const b = binaryCodec.encodeToBuffer(msg);
         const m = msg as unknown as Record<string, unknown>;
         const read: Record<string, unknown> = {};
+        const symbolEnd = (BINARY_LAYOUTS[msg.type].find((f) => f.field === 'symbol')?.offset ?? 0) + msg.symbol.length;
+        const cid = (msg as { clientOrderId?: string }).clientOrderId;
         for (const f of BINARY_LAYOUTS[msg.type]) {
-          if (f.field === 'version') expect(b[f.offset]).toBe(BINARY_VERSION);
+          if (f.field === 'clientOrderId length (optional)') {
+            if (cid === undefined) expect(b.length).toBe(symbolEnd);
+            else expect(b[symbolEnd + f.offset]).toBe(cid.length);
+          } else if (f.field === 'clientOrderId') {
+            if (cid !== undefined) expect(Buffer.from(b).toString('latin1', symbolEnd + f.offset)).toBe(cid);
+          } else if (f.field === 'version') expect(b[f.offset]).toBe(BINARY_VERSION);
           else if (f.field === 'type') expect(b[f.offset]).toBe(BINARY_TYPE_TAGS[msg.type]);
           else if (f.field === 'symbol length') expect(b[f.offset]).toBe(msg.symbol.length);
-          else if (f.field === 'symbol') read.symbol = Buffer.from(b).toString('latin1', f.offset);
+          else if (f.field === 'symbol') read.symbol = Buffer.from(b).toString('latin1', f.offset, symbolEnd);
           else if (f.encoding === 'u64 LE') read[f.field] = Number(readU64(b, f.offset));
           else {
             const list = f.field === 'reason' ? (msg.type === 'rejected' ? REJECT_REASONS : CANCEL_REASONS) : enumLists[f.field];
@@ -60,14 +78,16 @@ describe('binary layouts', () => {
           }
         }
         for (const [name] of fieldsOf(msg.type)) expect(read[name]).toBe(m[name]);
-        expect(b.length).toBe((BINARY_LAYOUTS[msg.type].at(-1)?.offset ?? 0) + msg.symbol.length);
+        expect(b.length).toBe(symbolEnd + (cid === undefined ? 0 : 1 + cid.length));
       }),
       { numRuns: 300 },
     );
   });
 
-  it('has the longest record at BINARY_MAX_LENGTH (a trade with a 32-character symbol)', () => {
-    expect(BINARY_MAX_LENGTH).toBe(84 + 32);
+  it('has the longest record at BINARY_MAX_LENGTH (a limit order with a 32-character symbol and a 64-character client order id)', () => {
+    expect(BINARY_MAX_LENGTH).toBe(62 + 32 + 1 + 64);
+    const longest: Message = { type: 'limit', symbol: 'S'.repeat(32), seq: 1, reqId: 1, orderId: 1, userId: 1, ts: 1, side: 'buy', price: 1, qty: 1, tif: 'GTC', stp: 'NONE', clientOrderId: 'c'.repeat(64) };
+    expect(binaryCodec.encodeToBuffer(longest)).toHaveLength(BINARY_MAX_LENGTH);
     expect(binaryCodec.maxLength).toBe(BINARY_MAX_LENGTH);
   });
 });
@@ -140,10 +160,19 @@ describe('binary wire format (golden records: a change here breaks every log wri
       '011500010a0000000000000026000000000000002700000000000000280000000000000029000000000000002a000000000000002b000000000000000742544355534454',
     ],
     [{ type: 'cmdEnd', symbol: 'BTCUSDT', seq: 11, eventSeq: 44, ts: 45, events: 3 }, '01160b000000000000002c000000000000002d0000000000000003000000000000000742544355534454'],
+    // With a client order id: the same record as without one, then its length and its bytes.
+    [
+      { type: 'limit', symbol: 'BTCUSDT', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 1_700_000_000_000_001, side: 'sell', price: 100_050, qty: 7, tif: 'POST', stp: 'CANCEL_BOTH', clientOrderId: 'a:1' },
+      '0101010303010000000000000002000000000000000300000000000000040000000000000001401e18240a0600d28601000000000007000000000000000742544355534454' + '03613a31',
+    ],
+    [
+      { type: 'rejected', symbol: 'BTCUSDT', seq: 6, eventSeq: 16, ts: 17, commandType: 'limit', orderId: 3, userId: 18, reason: 'FOK_NOT_FILLABLE', clientOrderId: 'Z-9' },
+      '0111000b060000000000000010000000000000001100000000000000030000000000000012000000000000000742544355534454' + '035a2d39',
+    ],
   ];
 
   it('covers every type', () => {
-    expect(samples.map(([m]) => m.type)).toEqual(MESSAGE_TYPES);
+    expect(new Set(samples.map(([m]) => m.type))).toEqual(new Set(MESSAGE_TYPES));
   });
 
   it.each(samples)('encodes and decodes the golden %s', (msg, hex) => {
@@ -180,12 +209,20 @@ describe('binary codec: bad records', () => {
     ['a header alone', Uint8Array.of(1, 1), 'TRUNCATED', '@2'],
     ['a record cut inside the fixed part', good().subarray(0, 30), 'TRUNCATED', '@30'],
     ['a record cut inside the symbol', good().subarray(0, 64), 'TRUNCATED', '@64'],
-    ['one trailing byte', Uint8Array.of(...good(), 0), 'TRAILING_BYTES', '@69'],
+    // A limit order may end with a client order id: a byte after its symbol starts one.
+    ['one trailing byte (a client order id of length 0)', Uint8Array.of(...good(), 0), 'INVALID_FIELD', 'clientOrderId'],
+    ['a client order id length of 65', Uint8Array.of(...good(), 65, ...Buffer.from('a'.repeat(65))), 'INVALID_FIELD', 'clientOrderId'],
+    ['a client order id cut short', Uint8Array.of(...good(), 3, 0x61, 0x62), 'TRUNCATED', '@72'],
+    ['a byte after the client order id', Uint8Array.of(...good(), 2, 0x61, 0x62, 0x63), 'TRAILING_BYTES', '@72'],
+    ['a client order id with a space', Uint8Array.of(...good(), 3, 0x61, 0x20, 0x62), 'INVALID_FIELD', 'clientOrderId'],
+    ['a client order id with a non-ASCII byte', Uint8Array.of(...good(), 1, 0xe9), 'INVALID_FIELD', 'clientOrderId'],
+    ['one trailing byte after a cancel (no client order id)', Uint8Array.of(...binaryCodec.encodeToBuffer({ type: 'cancel', symbol: 'A', seq: 3, reqId: 4, orderId: 5, userId: 6, ts: 7 }), 0), 'TRAILING_BYTES', '@44'],
     ['a symbol length of 0', patched((b) => (b[at('limit', 'symbol length')] = 0)), 'INVALID_FIELD', 'symbol'],
     ['a symbol length of 33', Uint8Array.of(...good().subarray(0, 61), 33, ...Buffer.from('A'.repeat(33))), 'INVALID_FIELD', 'symbol'],
     ['a symbol length of 255 (not an allocation of 255)', patched((b) => (b[at('limit', 'symbol length')] = 255)), 'INVALID_FIELD', 'symbol'],
     ['a symbol length longer than the record', patched((b) => (b[at('limit', 'symbol length')] = 8)), 'TRUNCATED', '@69'],
-    ['a symbol length shorter than the record', patched((b) => (b[at('limit', 'symbol length')] = 6)), 'TRAILING_BYTES', '@68'],
+    // The symbol's last byte, 'T' (84), is then read as a client order id's length.
+    ['a symbol length shorter than the record', patched((b) => (b[at('limit', 'symbol length')] = 6)), 'INVALID_FIELD', 'clientOrderId'],
     ['a lower-case symbol byte', patched((b) => (b[at('limit', 'symbol')] = 0x62)), 'INVALID_FIELD', 'symbol'],
     ['a NUL symbol byte', patched((b) => (b[at('limit', 'symbol') + 6] = 0)), 'INVALID_FIELD', 'symbol'],
     ['a non-ASCII symbol byte', patched((b) => (b[at('limit', 'symbol') + 3] = 0xc3)), 'INVALID_FIELD', 'symbol'],

@@ -2,8 +2,8 @@
 // records. The outcome is always a valid message or a DecodeError, never another exception.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BINARY_TYPE_TAGS, binaryCodec, DecodedMessage, DecodeError, jsonCodec, type Codec } from '../src/index.js';
-import { crossFieldOk, decodeOutcome, expectMessageOrDecodeError, fieldsOf, messageArb, satisfies } from './support.js';
+import { BINARY_TYPE_TAGS, binaryCodec, DecodedMessage, DecodeError, jsonCodec, type Codec, type Message } from '../src/index.js';
+import { crossFieldOk, decodeOutcome, expectMessageOrDecodeError, fieldsOf, messageArb, satisfies, validClientOrderId, WITH_CLIENT_ORDER_ID } from './support.js';
 
 const CODECS: readonly Codec[] = [jsonCodec, binaryCodec];
 const TAGS = Object.values(BINARY_TYPE_TAGS);
@@ -22,8 +22,14 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
     fc.assert(
       fc.property(messageArb, (msg) => {
         const bytes = codec.encodeToBuffer(msg);
+        const { clientOrderId, ...without } = msg as Message & { clientOrderId?: string };
         for (let n = 0; n < bytes.length; n++) {
           const r = decodeOutcome(codec, bytes.subarray(0, n));
+          // A binary record with a client order id, cut where its symbol ends, is the same order without one.
+          if (name === 'binary' && clientOrderId !== undefined && n === bytes.length - 1 - clientOrderId.length) {
+            expect(r).toEqual(without);
+            continue;
+          }
           expect(r).toBeInstanceOf(DecodeError);
           expect((r as DecodeError).code).toBe(name === 'binary' ? 'TRUNCATED' : 'MALFORMED');
         }
@@ -59,6 +65,15 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
       fc.property(messageArb, tailArb, (msg, tail) => {
         const bytes = Buffer.concat([codec.encodeToBuffer(msg), tail]);
         const r = expectMessageOrDecodeError(codec, bytes);
+        const startsClientOrderId = name === 'binary' && WITH_CLIENT_ORDER_ID.includes(msg.type) && (msg as { clientOrderId?: string }).clientOrderId === undefined;
+        if (startsClientOrderId) {
+          // After the symbol of an order (or its answer) without a client order id, the tail is read as one.
+          if (!(r instanceof DecodeError)) {
+            expect(validClientOrderId((r as { clientOrderId?: string }).clientOrderId)).toBe(true);
+            expect(binaryCodec.encodeToBuffer(r)).toEqual(bytes);
+          }
+          return;
+        }
         expect(r).toBeInstanceOf(DecodeError);
         if (name === 'binary') expect(r).toMatchObject({ code: 'TRAILING_BYTES' });
       }),
@@ -90,7 +105,10 @@ describe('binary codec decoding hostile input', () => {
         } catch (e) {
           r = e;
         }
+        const cid = (msg as { clientOrderId?: string }).clientOrderId;
         if (length === rec.length) expect(r).toEqual(msg);
+        // Cut where the symbol ends, an order with a client order id is the same order without one.
+        else if (cid !== undefined && length === rec.length - 1 - cid.length) expect(r).toEqual({ ...msg, clientOrderId: undefined });
         else expect(r).toMatchObject({ name: 'DecodeError', code: 'TRUNCATED' });
       }),
       { numRuns: 300 },
@@ -135,13 +153,22 @@ describe('json codec decoding hostile input', () => {
         else if (op === 'delete') Reflect.deleteProperty(obj, target);
         else Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true }); // an own property, even for __proto__
         const r = expectMessageOrDecodeError(jsonCodec, Buffer.from(JSON.stringify(obj)));
-        if (op === 'delete') expect(r).toMatchObject({ code: 'MISSING_FIELD', field: target });
-        if (op === 'add' && !Object.hasOwn(msg, key) && key !== 'v') expect(r).toMatchObject({ code: 'INVALID_FIELD', field: key });
+        const optional = target === 'clientOrderId';
+        if (op === 'delete' && optional) expect(r).toEqual(Object.fromEntries(Object.entries(msg).filter(([k]) => k !== 'clientOrderId')));
+        if (op === 'delete' && !optional) expect(r).toMatchObject({ code: 'MISSING_FIELD', field: target });
+        if (op === 'add' && !Object.hasOwn(msg, key) && key !== 'v' && !(key === 'clientOrderId' && WITH_CLIENT_ORDER_ID.includes(msg.type) && validClientOrderId(value))) {
+          expect(r).toMatchObject({ code: 'INVALID_FIELD', field: key });
+        }
         if (op === 'replace' && target === 'v') {
           if (value === 1) expect(r).toEqual(msg);
           else expect(r).toMatchObject({ code: typeof value === 'number' ? 'UNKNOWN_VERSION' : 'INVALID_FIELD', field: 'v' });
         }
-        if (op === 'replace' && target !== 'v' && target !== 'type') {
+        if (op === 'replace' && optional) {
+          const sent: unknown = JSON.parse(JSON.stringify(value));
+          if (validClientOrderId(sent)) expect(r).toEqual({ ...msg, clientOrderId: sent });
+          else expect(r).toMatchObject({ code: 'INVALID_FIELD', field: 'clientOrderId' });
+        }
+        if (op === 'replace' && target !== 'v' && target !== 'type' && !optional) {
           const rule = fieldsOf(msg.type).find(([n]) => n === target)?.[1] ?? 'symbol';
           const sent: unknown = JSON.parse(JSON.stringify(value)); // what the record carries (-0 is written as 0)
           if (!satisfies(rule, sent)) expect(r).toMatchObject({ code: 'INVALID_FIELD', field: target });

@@ -50,9 +50,10 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec encode', (_name
   });
 
   it('fits a record of maxLength bytes in a buffer of maxLength bytes', () => {
-    const longest = { type: 'trade', symbol: 'S'.repeat(32) } as const;
-    const filled = Object.fromEntries(fieldsOf('trade').map(([name]) => [name, Number.MAX_SAFE_INTEGER]));
-    const msg = { ...filled, ...longest, takerSide: 'sell' } as unknown as Message;
+    // A limit order with the longest symbol and client order id (a trade's record is the longest without one).
+    const longest = { type: 'limit', symbol: 'S'.repeat(32), clientOrderId: 'c'.repeat(64) } as const;
+    const filled = Object.fromEntries(fieldsOf('limit').map(([name]) => [name, Number.MAX_SAFE_INTEGER]));
+    const msg = { ...filled, ...longest, side: 'sell', tif: 'FOK', stp: 'CANCEL_BOTH' } as unknown as Message;
     const n = codec.encode(msg, new Uint8Array(codec.maxLength));
     if (codec.name === 'binary') expect(n).toBe(codec.maxLength);
     else expect(n).toBeLessThanOrEqual(codec.maxLength);

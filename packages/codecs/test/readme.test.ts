@@ -15,7 +15,7 @@ describe('README', () => {
     const section = readme.slice(start, readme.indexOf('\n\n', readme.indexOf('| ---: |', start)));
     const rows = section
       .split('\n')
-      .filter((l) => /^\| \d+ \|/.test(l))
+      .filter((l) => /^\| \+?\d+ \|/.test(l))
       .map((l) => l.split('|').map((c) => c.trim()));
     expect(rows.map((r) => ({ offset: Number(r[1]), size: r[2] === 'n' ? 0 : Number(r[2]), field: r[3] }))).toEqual(
       BINARY_LAYOUTS[type].map(({ offset, size, field }) => ({ offset, size, field })),

@@ -21,7 +21,7 @@ import {
 
 /** A field's range: the symbol rule, a non-negative or a positive safe integer, or a list of values. */
 export type Rule = 'symbol' | 'nat' | 'pos' | readonly string[];
-type Rules<M> = { readonly [K in Exclude<keyof M, 'type'>]-?: Rule };
+type Rules<M> = { readonly [K in Exclude<keyof M, 'type' | 'clientOrderId'>]-?: Rule };
 
 /** Every field of every type, in canonical order, with its range (the README's table). */
 export const RULES: { readonly [T in MessageType]: Rules<Extract<Message, { type: T }>> } = {
@@ -53,6 +53,17 @@ export const RULES: { readonly [T in MessageType]: Rules<Extract<Message, { type
 
 export const fieldsOf = (type: MessageType): [string, Rule][] => Object.entries<Rule>(RULES[type]);
 
+/** The types whose messages may carry a client order id (optional, after the other fields). */
+export const WITH_CLIENT_ORDER_ID: readonly MessageType[] = ['limit', 'market', 'accepted', 'rejected'];
+
+/** The client order id rule: 1 to 64 characters of A-Z a-z 0-9 . _ : - */
+export const validClientOrderId = (v: unknown): boolean => typeof v === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(v);
+
+export const clientOrderIdArb: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom('a', 'order-1', 'Z'.repeat(64), 'x:y.z_0-9'),
+  fc.string({ unit: fc.constantFrom(...Array.from('ABCXYZabcxyz0189._:-')), minLength: 1, maxLength: 64 }),
+);
+
 /** Whether `v` satisfies `rule` (the per-field rules; the two cross-field rules are in `crossFieldOk`). */
 export function satisfies(rule: Rule, v: unknown): boolean {
   if (rule === 'symbol') return typeof v === 'string' && /^[A-Z0-9._-]{1,32}$/.test(v);
@@ -72,7 +83,9 @@ export function expectedInvalidField(m: Record<string, unknown>): string | undef
   const type = m.type;
   if (typeof type !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(type)) return 'type';
   for (const [name, rule] of fieldsOf(type as MessageType)) if (!satisfies(rule, m[name])) return name;
-  return crossFieldOk(m) ? undefined : 'price';
+  if (!crossFieldOk(m)) return 'price';
+  if (WITH_CLIENT_ORDER_ID.includes(type as MessageType) && m.clientOrderId !== undefined && !validClientOrderId(m.clientOrderId)) return 'clientOrderId';
+  return undefined;
 }
 
 const MAX = Number.MAX_SAFE_INTEGER;
@@ -98,7 +111,10 @@ function valueArb(rule: Rule): fc.Arbitrary<unknown> {
 function recordArb(type: MessageType, overrides: Record<string, fc.Arbitrary<unknown>> = {}): fc.Arbitrary<Message> {
   const model: Record<string, fc.Arbitrary<unknown>> = { type: fc.constant(type) };
   for (const [name, rule] of fieldsOf(type)) model[name] = overrides[name] ?? valueArb(rule);
-  return fc.record(model) as unknown as fc.Arbitrary<Message>;
+  const requiredKeys = Object.keys(model);
+  // A client order id, where the type has one, present in some messages and absent from others.
+  if (WITH_CLIENT_ORDER_ID.includes(type)) model.clientOrderId = clientOrderIdArb;
+  return fc.record(model, { requiredKeys }) as unknown as fc.Arbitrary<Message>;
 }
 
 /** Arbitrary valid messages of each type. */

@@ -17,9 +17,13 @@ import { EncodeError } from '../errors.js';
 /** The longest symbol, in characters (= bytes: symbols are ASCII). */
 export const MAX_SYMBOL_LENGTH = 32;
 
-/** A field: the symbol, a safe integer `>= min`, or one of a list of strings. */
+/** The longest client order id, in characters (= bytes: they are ASCII). */
+export const MAX_CLIENT_ORDER_ID_LENGTH = 64;
+
+/** A field: the symbol, a safe integer `>= min`, one of a list of strings, or a client order id. */
 export type FieldSpec =
   | { readonly name: string; readonly kind: 'symbol' }
+  | { readonly name: string; readonly kind: 'clientOrderId' }
   | { readonly name: string; readonly kind: 'int'; readonly min: 0 | 1 }
   | { readonly name: string; readonly kind: 'enum'; readonly values: readonly string[] };
 
@@ -85,6 +89,37 @@ export const MESSAGE_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>>
   cmdEnd: [...EVENT_BASE, nat('events')],
 };
 
+/**
+ * The optional fields of each type, after MESSAGE_FIELDS in canonical order: absent (undefined)
+ * or valid. Only orders and the events that answer them carry a client order id.
+ */
+export const OPTIONAL_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>> = {
+  limit: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
+  market: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
+  cancel: [],
+  amend: [],
+  accepted: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
+  rejected: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
+  added: [],
+  trade: [],
+  canceled: [],
+  amended: [],
+  cmdEnd: [],
+};
+
+/** Whether `s` is a valid client order id: 1 to 64 characters of `A-Z a-z 0-9 . _ : -`. */
+export function isValidClientOrderId(s: unknown): s is string {
+  if (typeof s !== 'string' || s.length === 0 || s.length > MAX_CLIENT_ORDER_ID_LENGTH) return false;
+  for (let i = 0; i < s.length; i++) {
+    if (!isClientOrderIdByte(s.charCodeAt(i))) return false;
+  }
+  return true;
+}
+
+/** `A-Z`, `a-z`, `0-9`, `.`, `_`, `:`, `-`. */
+export const isClientOrderIdByte = (c: number): boolean =>
+  (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x3a) || c === 0x2e || c === 0x5f || c === 0x2d;
+
 /** Whether `type` names a message type (an own key of the table, not `toString` and the like). */
 export const isMessageType = (type: unknown): type is MessageType => typeof type === 'string' && Object.hasOwn(MESSAGE_FIELDS, type);
 
@@ -106,6 +141,8 @@ export function isValidValue(spec: FieldSpec, v: unknown): boolean {
   switch (spec.kind) {
     case 'symbol':
       return isValidSymbol(v);
+    case 'clientOrderId':
+      return isValidClientOrderId(v);
     case 'int':
       return typeof v === 'number' && Number.isSafeInteger(v) && v >= spec.min;
     case 'enum':
@@ -137,7 +174,13 @@ export function invalidField(msg: unknown): string | undefined {
     const spec = fields[i] as FieldSpec;
     if (!isValidValue(spec, rec[spec.name])) return spec.name;
   }
-  return crossFieldError(type, rec);
+  const cross = crossFieldError(type, rec);
+  if (cross !== undefined) return cross;
+  for (const spec of OPTIONAL_FIELDS[type]) {
+    const v = rec[spec.name];
+    if (v !== undefined && !isValidValue(spec, v)) return spec.name;
+  }
+  return undefined;
 }
 
 /** The EncodeError INVALID_FIELD for `msg`'s first invalid field in canonical order, or undefined if `msg` is valid. */
@@ -150,7 +193,7 @@ export function invalidMessageError(msg: unknown): EncodeError | undefined {
   }
   const rec = msg as Record<string, unknown>;
   const type = rec.type as MessageType;
-  const spec = MESSAGE_FIELDS[type].find((f) => f.name === field);
+  const spec = MESSAGE_FIELDS[type].find((f) => f.name === field) ?? OPTIONAL_FIELDS[type].find((f) => f.name === field);
   const value = rec[field];
   const rule = spec !== undefined && !isValidValue(spec, value) ? `expected ${describeSpec(spec)}` : (CROSS_FIELD_RULES[type] ?? '');
   return new EncodeError('INVALID_FIELD', `encode: ${type}: invalid ${field}: ${show(value)} (${rule})`, field);
@@ -161,6 +204,8 @@ export function describeSpec(spec: FieldSpec): string {
   switch (spec.kind) {
     case 'symbol':
       return `1 to ${MAX_SYMBOL_LENGTH} characters of A-Z 0-9 . _ -`;
+    case 'clientOrderId':
+      return `absent, or 1 to ${MAX_CLIENT_ORDER_ID_LENGTH} characters of A-Z a-z 0-9 . _ : -`;
     case 'int':
       return spec.min === 0 ? 'a non-negative safe integer' : 'a positive safe integer';
     case 'enum':

@@ -1,0 +1,77 @@
+// The optional client order id of orders and of the accepted and rejected events that answer them:
+// its rule in both codecs, its absence, and the reuse of one DecodedMessage across records with
+// and without one.
+import { describe, expect, it } from 'vitest';
+import { binaryCodec, DecodedMessage, jsonCodec, type Codec, type Message } from '../src/index.js';
+import { thrown } from './support.js';
+
+const limit: Message = { type: 'limit', symbol: 'BTCUSDT', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 5, side: 'buy', price: 6, qty: 7, tif: 'GTC', stp: 'NONE' };
+const market: Message = { type: 'market', symbol: 'BTCUSDT', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 5, side: 'sell', qty: 7, stp: 'NONE' };
+const accepted: Message = { type: 'accepted', symbol: 'BTCUSDT', seq: 1, eventSeq: 1, ts: 5, orderType: 'limit', orderId: 3, userId: 4, side: 'buy', price: 6, qty: 7, tif: 'GTC' };
+const rejected: Message = { type: 'rejected', symbol: 'BTCUSDT', seq: 1, eventSeq: 1, ts: 5, commandType: 'limit', orderId: 3, userId: 4, reason: 'POST_ONLY_WOULD_CROSS' };
+
+const BAD: [string, unknown][] = [
+  ['empty', ''],
+  ['65 characters', 'a'.repeat(65)],
+  ['a space', 'a b'],
+  ['a slash', 'a/b'],
+  ['a non-ASCII character', 'caf\u00e9'],
+  ['a quote (would need escaping in JSON)', 'a"b'],
+  ['a number', 42],
+  ['null', null],
+];
+
+describe.each([jsonCodec, binaryCodec].map((c) => [c.name, c] as [string, Codec]))('%s codec: clientOrderId', (_name, codec) => {
+  it.each([limit, market, accepted, rejected])('round-trips a $type with and without one', (msg) => {
+    for (const id of ['a', 'Order_1:x.y-z', 'Z'.repeat(64)]) {
+      const m = { ...msg, clientOrderId: id } as Message;
+      expect(codec.decode(codec.encodeToBuffer(m))).toStrictEqual(m);
+    }
+    expect(codec.decode(codec.encodeToBuffer(msg))).toStrictEqual(msg);
+    // undefined is absent: the same bytes as without the property.
+    expect(codec.encodeToBuffer({ ...msg, clientOrderId: undefined })).toEqual(codec.encodeToBuffer(msg));
+  });
+
+  it.each(BAD)('refuses a client order id that is %s with INVALID_FIELD clientOrderId, writing nothing', (_what, bad) => {
+    for (const msg of [limit, market, accepted, rejected]) {
+      const buf = new Uint8Array(codec.maxLength + 8).fill(0xee);
+      const err = thrown(() => codec.encode({ ...msg, clientOrderId: bad } as unknown as Message, buf, 4));
+      expect(err).toMatchObject({ name: 'EncodeError', code: 'INVALID_FIELD', field: 'clientOrderId' });
+      expect(buf.every((b) => b === 0xee)).toBe(true);
+    }
+  });
+
+  it('ignores a client order id on a type that has none (as any other extra property)', () => {
+    const cancel: Message = { type: 'cancel', symbol: 'BTCUSDT', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 5 };
+    expect(codec.encodeToBuffer({ ...cancel, clientOrderId: 'x' } as unknown as Message)).toEqual(codec.encodeToBuffer(cancel));
+  });
+});
+
+describe('json codec: decoding a clientOrderId', () => {
+  const text = (o: Record<string, unknown>): Buffer => Buffer.from(JSON.stringify({ v: 1, ...o }));
+
+  it('refuses one on a type that has none as an unknown field, and null or a bad one as invalid', () => {
+    const cancel = { type: 'cancel', symbol: 'BTCUSDT', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 5 };
+    expect(thrown(() => jsonCodec.decode(text({ ...cancel, clientOrderId: 'x' })))).toMatchObject({ code: 'INVALID_FIELD', field: 'clientOrderId' });
+    expect(thrown(() => jsonCodec.decode(text({ ...limit, clientOrderId: null })))).toMatchObject({ code: 'INVALID_FIELD', field: 'clientOrderId' });
+    expect(thrown(() => jsonCodec.decode(text({ ...limit, clientOrderId: 'a b' })))).toMatchObject({ code: 'INVALID_FIELD', field: 'clientOrderId' });
+    expect(jsonCodec.decode(text({ ...limit, clientOrderId: 'ok-1' }))).toStrictEqual({ ...limit, clientOrderId: 'ok-1' });
+  });
+});
+
+describe('binary codec: one DecodedMessage across records', () => {
+  it('a record without a client order id, decoded after one with, has none', () => {
+    const out = new DecodedMessage();
+    const a = binaryCodec.encodeToBuffer({ ...limit, clientOrderId: 'first' });
+    const b = binaryCodec.encodeToBuffer(limit);
+    expect(binaryCodec.decodeInto(a, 0, a.length, out).clientOrderId).toBe('first');
+    expect(binaryCodec.decodeInto(b, 0, b.length, out).clientOrderId).toBeUndefined();
+    expect(out.toMessage()).toStrictEqual(limit);
+  });
+
+  it('reads a record written before client order ids were logged (it ends at its symbol)', () => {
+    // The golden limit record of binary-codec.test.ts, byte for byte.
+    const old = Buffer.from('0101010303010000000000000002000000000000000300000000000000040000000000000001401e18240a0600d28601000000000007000000000000000742544355534454', 'hex');
+    expect(binaryCodec.decode(old)).not.toHaveProperty('clientOrderId');
+  });
+});
