@@ -1,7 +1,8 @@
 // Turns the order book's callbacks into the engine's events: each gets the symbol, the command's
 // sequence number and timestamp, and the next per-symbol event sequence number; it is encoded into
 // the outbox from one reused object per event type (no allocation), and copied into a list only
-// when someone awaits the command's outcome.
+// when someone awaits the command's outcome. An order's client order id goes into its accepted or
+// rejected event (a cancel's or an amend's rejection has none).
 
 import type {
   AcceptedEvent,
@@ -42,6 +43,8 @@ export class EngineSink implements BookEventSink {
   private ts = 0;
   private userId = 0;
   private tif: TimeInForce = 'GTC';
+  /** The current order's client order id (echoed in its accepted or rejected event). */
+  private clientOrderId: string | undefined = undefined;
 
   private readonly accepted: AcceptedEvent;
   private readonly rejected: RejectedEvent;
@@ -58,8 +61,8 @@ export class EngineSink implements BookEventSink {
   ) {
     this.eventSeq = lastEventSeq;
     const base = { symbol, seq: 0, eventSeq: 0, ts: 0 };
-    this.accepted = { ...base, type: 'accepted', orderType: 'limit', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0, tif: 'GTC' };
-    this.rejected = { ...base, type: 'rejected', commandType: 'limit', orderId: 0, userId: 0, reason: 'INVALID_QTY' };
+    this.accepted = { ...base, type: 'accepted', orderType: 'limit', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0, tif: 'GTC', clientOrderId: undefined };
+    this.rejected = { ...base, type: 'rejected', commandType: 'limit', orderId: 0, userId: 0, reason: 'INVALID_QTY', clientOrderId: undefined };
     this.added = { ...base, type: 'added', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0 };
     this.trade = {
       ...base,
@@ -77,12 +80,13 @@ export class EngineSink implements BookEventSink {
     this.amended = { ...base, type: 'amended', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0, kind: 'REDUCE' };
   }
 
-  /** Starts a command's events. */
-  begin(seq: number, ts: number, userId: number, tif: TimeInForce, collect: boolean): void {
+  /** Starts a command's events; `clientOrderId` is an order's (undefined for other commands). */
+  begin(seq: number, ts: number, userId: number, tif: TimeInForce, clientOrderId: string | undefined, collect: boolean): void {
     this.seq = seq;
     this.ts = ts;
     this.userId = userId;
     this.tif = tif;
+    this.clientOrderId = clientOrderId;
     this.count = 0;
     this.collected = collect ? [] : undefined;
   }
@@ -99,6 +103,7 @@ export class EngineSink implements BookEventSink {
     e.orderId = orderId;
     e.userId = this.userId;
     e.reason = reason;
+    e.clientOrderId = this.clientOrderId;
     this.emit(e);
   }
 
@@ -112,6 +117,7 @@ export class EngineSink implements BookEventSink {
     e.price = price;
     e.qty = qty;
     e.tif = market ? 'IOC' : this.tif;
+    e.clientOrderId = this.clientOrderId;
     this.emit(e);
   }
 
@@ -121,6 +127,7 @@ export class EngineSink implements BookEventSink {
     e.orderId = orderId;
     e.userId = this.userId;
     e.reason = REJECT_NAME[reason] as RejectReason;
+    e.clientOrderId = this.clientOrderId;
     this.emit(e);
   }
 
@@ -182,6 +189,13 @@ export class EngineSink implements BookEventSink {
     e.eventSeq = ++this.eventSeq;
     this.count++;
     if (this.writing) this.outbox.append(e);
-    if (this.collected) this.collected.push({ ...e });
+    if (this.collected) this.collected.push(copyOf(e));
   }
+}
+
+/** A copy of an event for an awaited outcome; without a `clientOrderId` property when it has none. */
+function copyOf(e: Event): Event {
+  const c = { ...e };
+  if ((e.type === 'accepted' || e.type === 'rejected') && e.clientOrderId === undefined) delete (c as { clientOrderId?: string }).clientOrderId;
+  return c;
 }

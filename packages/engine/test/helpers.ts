@@ -89,6 +89,7 @@ export interface CommandOptions {
 export interface LimitOptions extends CommandOptions {
   tif?: TimeInForce;
   stp?: SelfTradePrevention;
+  clientOrderId?: string;
 }
 
 export function limit(symbol: string, orderId: number, side: CommandSide, price: number, qty: number, o: LimitOptions = {}): LimitCommand {
@@ -105,11 +106,14 @@ export function limit(symbol: string, orderId: number, side: CommandSide, price:
     qty,
     tif: o.tif ?? 'GTC',
     stp: o.stp ?? 'NONE',
+    ...(o.clientOrderId === undefined ? {} : { clientOrderId: o.clientOrderId }),
   };
 }
 
 export function market(symbol: string, orderId: number, side: CommandSide, qty: number, o: LimitOptions = {}): MarketCommand {
-  return { type: 'market', symbol, seq: 0, reqId: o.reqId ?? 0, orderId, userId: o.userId ?? 1, ts: o.ts ?? 0, side, qty, stp: o.stp ?? 'NONE' };
+  const m: MarketCommand = { type: 'market', symbol, seq: 0, reqId: o.reqId ?? 0, orderId, userId: o.userId ?? 1, ts: o.ts ?? 0, side, qty, stp: o.stp ?? 'NONE' };
+  if (o.clientOrderId !== undefined) m.clientOrderId = o.clientOrderId;
+  return m;
 }
 
 export function cancel(symbol: string, orderId: number, o: CommandOptions = {}): CancelCommand {
