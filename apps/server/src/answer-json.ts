@@ -38,13 +38,18 @@ function base(e: Event): string {
   return `{"symbol":${symbols.of(e.symbol)},"seq":${e.seq},"eventSeq":${e.eventSeq},"ts":${e.ts},"type":"${e.type}"`;
 }
 
+/** The `clientOrderId` member of an order's accepted or rejected event, if it has one. */
+function clientOrderId(id: string | undefined): string {
+  return id === undefined ? '' : `,"clientOrderId":${quote(id)}`;
+}
+
 /** The JSON text of one event. */
 export function eventJson(e: Event): string {
   switch (e.type) {
     case 'accepted':
-      return `${base(e)},"orderType":"${e.orderType}","orderId":${e.orderId},"userId":${e.userId},"side":"${e.side}","price":${e.price},"qty":${e.qty},"tif":"${e.tif}"}`;
+      return `${base(e)},"orderType":"${e.orderType}","orderId":${e.orderId},"userId":${e.userId},"side":"${e.side}","price":${e.price},"qty":${e.qty},"tif":"${e.tif}"${clientOrderId(e.clientOrderId)}}`;
     case 'rejected':
-      return `${base(e)},"commandType":"${e.commandType}","orderId":${e.orderId},"userId":${e.userId},"reason":"${e.reason}"}`;
+      return `${base(e)},"commandType":"${e.commandType}","orderId":${e.orderId},"userId":${e.userId},"reason":"${e.reason}"${clientOrderId(e.clientOrderId)}}`;
     case 'added':
       return `${base(e)},"orderId":${e.orderId},"userId":${e.userId},"side":"${e.side}","price":${e.price},"qty":${e.qty}}`;
     case 'trade':

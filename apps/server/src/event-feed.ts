@@ -5,7 +5,7 @@
 // At start it reads the outbox's tail (up to `historyBytes`) to seed the order history and the
 // recent trades, then seeds the live orders and levels from the recovered book.
 
-import { BinaryCodec, DecodedMessage, type Codec, type Event, type TradeEvent } from '@gx3/codecs';
+import { BinaryCodec, DecodedMessage, type AcceptedEvent, type Codec, type Event, type TradeEvent } from '@gx3/codecs';
 import type { SymbolActor } from '@gx3/engine';
 import { Side as BookSide, TimeInForce as BookTif } from '@gx3/orderbook';
 import { listSegments, nodeFileIO, WalReader, WalRecord } from '@gx3/wal';
@@ -22,6 +22,18 @@ export interface FeedUpdate {
 
 export type FeedListener = (update: FeedUpdate) => void;
 
+/** An order with a client order id, found in the outbox's history at start (for the gateway's de-duplication). */
+export interface RecoveredClientOrder {
+  readonly seq: number;
+  readonly userId: number;
+  readonly orderId: number;
+  readonly clientOrderId: string;
+  /** Its accepted event; undefined for a rejected order. */
+  readonly accepted: AcceptedEvent | undefined;
+  /** The events of its command: its outcome. */
+  readonly events: Event[];
+}
+
 const TIF_NAMES = { [BookTif.GTC]: 'GTC', [BookTif.IOC]: 'IOC', [BookTif.FOK]: 'FOK', [BookTif.POST]: 'POST' } as const;
 
 export class EventFeed {
@@ -33,13 +45,17 @@ export class EventFeed {
   private failure: Error | undefined;
   private readonly binary: BinaryCodec | undefined;
   private readonly scratch = new DecodedMessage();
+  /** While the history is read: the orders with client order ids, the last `clientOrderWindow` of them. */
+  private recovered: RecoveredClientOrder[] = [];
+  private readonly clientOrderWindow: number;
 
   constructor(
     private readonly actor: SymbolActor,
     evDir: string,
     private readonly codec: Codec,
-    options: MarketStateOptions & { historyBytes: number },
+    options: MarketStateOptions & { historyBytes: number; clientOrderWindow?: number },
   ) {
+    this.clientOrderWindow = options.clientOrderWindow ?? 0;
     this.state = new MarketState(actor.symbol, options);
     this.binary = codec instanceof BinaryCodec ? codec : undefined;
     const end = actor.outbox.durableOffset;
@@ -96,6 +112,13 @@ export class EventFeed {
     this.reader.close();
   }
 
+  /** The orders with client order ids found in the history at start, oldest first (handed over once). */
+  takeRecoveredClientOrders(): RecoveredClientOrder[] {
+    const r = this.recovered;
+    this.recovered = [];
+    return r.length > this.clientOrderWindow ? r.slice(r.length - this.clientOrderWindow) : r;
+  }
+
   /**
    * Applies the durable events not applied yet; returns how many (CmdEnd markers aside). `live`
    * collects the trades and the orders touched; without it (seeding from the outbox's history,
@@ -104,15 +127,49 @@ export class EventFeed {
   private read(live: { trades: TradeEvent[]; touched: Set<OrderState> } | undefined): number {
     let n = 0;
     const binary = this.binary;
+    const history = live === undefined && this.clientOrderWindow > 0;
+    let order: RecoveredClientOrder | undefined;
     for (let r = this.reader.next(this.rec); r; r = this.reader.next(this.rec)) {
       // Decoded in place (no view of the record, no object per event): the binary codec then
       // reuses its DataView of the reader's window; only trades are copied out, for the listeners.
       const e = binary ? binary.decodeInto(r.buf, r.start, r.end - r.start, this.scratch) : (this.codec.decode(r.buf.subarray(r.start, r.end)) as Event);
-      if (e.type === 'cmdEnd') continue;
+      if (e.type === 'cmdEnd') {
+        order = undefined;
+        continue;
+      }
+      if (history) order = this.recoverClientOrder(e, order);
       n++;
       this.state.apply(e, live !== undefined, live?.touched);
       if (live !== undefined && e.type === 'trade') live.trades.push((e instanceof DecodedMessage ? e.toMessage() : e) as TradeEvent);
     }
     return n;
   }
+
+  /** Collects the history's orders with client order ids and their events; returns the one being collected. */
+  private recoverClientOrder(e: Event | DecodedMessage, order: RecoveredClientOrder | undefined): RecoveredClientOrder | undefined {
+    if (order !== undefined && e.seq === order.seq) {
+      order.events.push(plain(e));
+      return order;
+    }
+    const isOrder = e.type === 'accepted' || (e.type === 'rejected' && (e.commandType === 'limit' || e.commandType === 'market'));
+    if (!isOrder || e.clientOrderId === undefined) return undefined;
+    const first = plain(e);
+    const started: RecoveredClientOrder = {
+      seq: e.seq,
+      userId: e.userId,
+      orderId: e.orderId,
+      clientOrderId: e.clientOrderId,
+      accepted: first.type === 'accepted' ? first : undefined,
+      events: [first],
+    };
+    this.recovered.push(started);
+    // Bounded while reading: keep the last window's worth (and at most as much again).
+    if (this.recovered.length >= 2 * this.clientOrderWindow) this.recovered = this.recovered.slice(this.clientOrderWindow);
+    return started;
+  }
+}
+
+/** A plain event object of its own (a record decoded in place is copied out). */
+function plain(e: Event | DecodedMessage): Event {
+  return e instanceof DecodedMessage ? (e.toMessage() as Event) : e;
 }

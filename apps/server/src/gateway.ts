@@ -1,7 +1,8 @@
 // The exchange gateway's core, shared by HTTP and WebSocket: turns checked client requests into
 // engine commands (assigning order ids), waits for each command to be durable, and answers with its
 // outcome; serves queries from the symbols' MarketStates; remembers recent client order ids so that
-// a resubmission returns the original outcome instead of placing a second order.
+// a resubmission returns the original outcome instead of placing a second order. The ids are logged
+// with the orders, so the window is rebuilt from the outbox's history after a restart.
 
 import path from 'node:path';
 import type { Command, Event } from '@gx3/codecs';
@@ -45,9 +46,34 @@ export interface GatewayObserver {
 
 const HISTORY_BYTES = 64 * 1024 * 1024;
 
+/**
+ * What an order with a client order id asked for, to tell a resubmission from a different order
+ * reusing the id. An undefined field is not compared: a market order has no price or tif; an order
+ * recovered after a restart has no stp (its accepted event does not say), and a rejected one
+ * recovered after a restart has none of them.
+ */
+interface RequestPrint {
+  readonly side?: string | undefined;
+  readonly type?: string | undefined;
+  readonly price?: number | undefined;
+  readonly qty?: number | undefined;
+  readonly tif?: string | undefined;
+  readonly stp?: string | undefined;
+}
+
 interface Remembered {
-  readonly request: string;
+  readonly request: RequestPrint;
   readonly result: Promise<OrderResult>;
+}
+
+function printOf(req: PlaceOrder): RequestPrint {
+  const limit = req.type === 'limit';
+  return { side: req.side, type: req.type, price: limit ? req.price : undefined, qty: req.qty, tif: limit ? req.tif : undefined, stp: req.stp };
+}
+
+function samePrint(a: RequestPrint, b: RequestPrint): boolean {
+  const same = (x: unknown, y: unknown): boolean => x === undefined || y === undefined || x === y;
+  return same(a.side, b.side) && same(a.type, b.type) && same(a.price, b.price) && same(a.qty, b.qty) && same(a.tif, b.tif) && same(a.stp, b.stp);
 }
 
 export class Gateway {
@@ -72,9 +98,37 @@ export class Gateway {
           recentTrades: config.recentTrades,
           orderHistory: config.orderHistory,
           historyBytes: HISTORY_BYTES,
+          clientOrderWindow: config.clientOrderIdWindow,
         }),
       );
       this.nextOrderId.set(inst.symbol, actor.lastOrderId + 1);
+    }
+    this.recoverClientOrders();
+  }
+
+  /**
+   * Remembers the client order ids of the orders in the outbox's recent history (they are logged
+   * with their commands), so that a client retrying across a restart gets the original outcome, not
+   * a second order.
+   */
+  private recoverClientOrders(): void {
+    for (const [symbol, feed] of this.feeds) {
+      for (const r of feed.takeRecoveredClientOrders()) {
+        const a = r.accepted;
+        const limit = a?.orderType === 'limit';
+        const request: RequestPrint =
+          a === undefined ? {} : { side: a.side, type: a.orderType, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined };
+        const key = clientOrderKey(r.userId, symbol, r.clientOrderId);
+        this.clientOrders.delete(key);
+        this.clientOrders.set(key, { request, result: Promise.resolve({ order: this.view(symbol, r.orderId), events: r.events }) });
+      }
+    }
+    this.trimClientOrders();
+  }
+
+  private trimClientOrders(): void {
+    while (this.clientOrders.size > this.config.clientOrderIdWindow) {
+      this.clientOrders.delete(this.clientOrders.keys().next().value as string);
     }
   }
 
@@ -97,11 +151,11 @@ export class Gateway {
   /** Places an order; resolves with its outcome once durable. */
   place(user: User, req: PlaceOrder): Promise<OrderResult> {
     if (req.clientOrderId === undefined) return this.placeNew(user, req);
-    const key = `${user.id}\u0000${req.symbol}\u0000${req.clientOrderId}`;
-    const request = JSON.stringify([req.side, req.type, req.price, req.qty, req.tif, req.stp]);
+    const key = clientOrderKey(user.id, req.symbol, req.clientOrderId);
+    const request = printOf(req);
     const seen = this.clientOrders.get(key);
     if (seen !== undefined) {
-      if (seen.request !== request) {
+      if (!samePrint(seen.request, request)) {
         return Promise.reject(
           new ApiError('DUPLICATE_CLIENT_ORDER_ID', `clientOrderId ${req.clientOrderId} was used recently for a different order on ${req.symbol}`),
         );
@@ -114,9 +168,7 @@ export class Gateway {
     result.catch(() => {
       if (this.clientOrders.get(key)?.result === result) this.clientOrders.delete(key);
     });
-    while (this.clientOrders.size > this.config.clientOrderIdWindow) {
-      this.clientOrders.delete(this.clientOrders.keys().next().value as string);
-    }
+    this.trimClientOrders();
     return result;
   }
 
@@ -125,8 +177,8 @@ export class Gateway {
     // Literal objects of one shape per type (no spread): the engine's hot path sees few shapes.
     const cmd: Command =
       req.type === 'limit'
-        ? { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'limit', side: req.side, price: req.price, qty: req.qty, tif: req.tif, stp: req.stp }
-        : { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'market', side: req.side, qty: req.qty, stp: req.stp };
+        ? { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'limit', side: req.side, price: req.price, qty: req.qty, tif: req.tif, stp: req.stp, clientOrderId: req.clientOrderId }
+        : { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'market', side: req.side, qty: req.qty, stp: req.stp, clientOrderId: req.clientOrderId };
     try {
       // Always, so that nothing a refused submission left under this id (which the next order gets) remains.
       this.feed(req.symbol).state.rememberSubmitted(orderId, { side: req.side, tif: req.type === 'market' ? 'IOC' : req.tif, price: req.price, qty: req.qty, clientOrderId: req.clientOrderId });
@@ -228,6 +280,10 @@ export class Gateway {
   close(): void {
     for (const f of this.feeds.values()) f.close();
   }
+}
+
+function clientOrderKey(userId: number, symbol: string, clientOrderId: string): string {
+  return `${userId}\u0000${symbol}\u0000${clientOrderId}`;
 }
 
 function rejected(err: unknown): Promise<never> {

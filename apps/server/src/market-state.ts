@@ -215,7 +215,8 @@ export class MarketState {
     this.lastEventSeq = e.eventSeq;
     switch (e.type) {
       case 'accepted': {
-        const cid = this.submitted.get(e.orderId)?.clientOrderId;
+        // The event carries the id (logged with the command); what this process submitted is the fallback.
+        const cid = e.clientOrderId ?? this.submitted.get(e.orderId)?.clientOrderId;
         this.submitted.delete(e.orderId);
         const o: OrderState = {
           orderId: e.orderId,
@@ -259,7 +260,7 @@ export class MarketState {
           resting: false,
           updatedAt: e.ts,
           reason: e.reason,
-          clientOrderId: sub?.clientOrderId,
+          clientOrderId: e.clientOrderId ?? sub?.clientOrderId,
         };
         this.orders.set(e.orderId, o);
         this.finish(o);

@@ -100,14 +100,17 @@ function allEvents(): Event[] {
     for (const side of SIDES) {
       for (const tif of TIMES_IN_FORCE) {
         n++;
-        out.push(accepted({ orderType, side, tif, seq: n, eventSeq: n, orderId: MAX - n, userId: n, price: orderType === 'market' ? 0 : 1000 + n, qty: n }));
+        // Every other one with a client order id.
+        const cid = n % 2 === 0 ? { clientOrderId: `c:${n}.x_y-Z` } : {};
+        out.push(accepted({ orderType, side, tif, seq: n, eventSeq: n, orderId: MAX - n, userId: n, price: orderType === 'market' ? 0 : 1000 + n, qty: n, ...cid }));
       }
     }
   }
   for (const commandType of COMMAND_TYPES) {
     for (const reason of REJECT_REASONS) {
       n++;
-      out.push(rejected({ commandType, reason, seq: n, eventSeq: n, orderId: n, userId: MAX }));
+      const cid = n % 2 === 0 && (commandType === 'limit' || commandType === 'market') ? { clientOrderId: `r-${n}` } : {};
+      out.push(rejected({ commandType, reason, seq: n, eventSeq: n, orderId: n, userId: MAX, ...cid }));
     }
   }
   for (const side of SIDES) {
