@@ -2,7 +2,7 @@
 // a client that retries after a crash or a restart gets the original outcome of every order the
 // engine had taken, not a second order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, API_KEYS_ENV, BOB, book, checkBuilt, Client, removeTmpDirs, ServerProcess, start, SYM, tmpDir, type Res } from './helpers.js';
+import { ALICE, BOB, book, checkBuilt, Client, removeTmpDirs, serverEnv, ServerProcess, start, tmpDir, type Res } from './helpers.js';
 
 afterAll(async () => {
   await ServerProcess.killAll();
@@ -64,15 +64,7 @@ describe('client order ids across a restart', () => {
 
   it('SIGKILL during a flood, then every order retried with its id: each order is in the book exactly once', async () => {
     const dataDir = tmpDir();
-    const env = {
-      GX3_DATA_DIR: dataDir,
-      GX3_HOST: '127.0.0.1',
-      GX3_PORT: '0',
-      GX3_API_KEYS: API_KEYS_ENV,
-      GX3_INSTRUMENTS: `${SYM}:100:10000:1000`,
-      GX3_LOG_LEVEL: 'warn',
-      GX3_BUS: 'memory',
-    };
+    const env = serverEnv(dataDir);
     const first = await ServerProcess.spawn(env);
     // Orders that never cross (buys at 100..399, sells at 5000..5299): each one taken rests.
     const N = 300;

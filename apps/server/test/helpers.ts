@@ -422,6 +422,19 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
 }
 
 /** The built server running as a child process. */
+/** The environment of a server process on `dataDir` (port 0, the test keys and instrument, the memory bus). */
+export function serverEnv(dataDir: string): Record<string, string> {
+  return {
+    GX3_DATA_DIR: dataDir,
+    GX3_HOST: '127.0.0.1',
+    GX3_PORT: '0',
+    GX3_API_KEYS: API_KEYS_ENV,
+    GX3_INSTRUMENTS: `${SYM}:100:10000:1000`,
+    GX3_LOG_LEVEL: 'warn',
+    GX3_BUS: 'memory',
+  };
+}
+
 export class ServerProcess {
   private static readonly running = new Set<ServerProcess>();
 

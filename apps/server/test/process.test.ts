@@ -4,7 +4,7 @@
 // one. SIGTERM (and SIGINT): a graceful shutdown that exits 0, with WebSocket clients told 1001,
 // and nothing acknowledged lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, API_KEYS_ENV, BOB, book, checkBuilt, Client, removeTmpDirs, request, ServerProcess, SYM, tmpDir, within, WsClient, wsUrl, type Res } from './helpers.js';
+import { ALICE, BOB, book, checkBuilt, Client, removeTmpDirs, request, serverEnv, ServerProcess, SYM, tmpDir, within, WsClient, wsUrl, type Res } from './helpers.js';
 
 afterAll(async () => {
   await ServerProcess.killAll();
@@ -15,17 +15,7 @@ beforeAll(() => {
   checkBuilt();
 });
 
-function env(dataDir: string): Record<string, string> {
-  return {
-    GX3_DATA_DIR: dataDir,
-    GX3_HOST: '127.0.0.1',
-    GX3_PORT: '0',
-    GX3_API_KEYS: API_KEYS_ENV,
-    GX3_INSTRUMENTS: `${SYM}:100:10000:1000`,
-    GX3_LOG_LEVEL: 'warn',
-    GX3_BUS: 'memory',
-  };
-}
+const env = serverEnv;
 
 describe('the server process', () => {
   it('SIGKILL with orders in flight: every acknowledged order is there after a restart, and ids continue above', async () => {
