@@ -662,17 +662,20 @@ function clientIdOf(b: Uint8Array, o: number, length: number): string | undefine
   const end = at + 1 + n;
   if (length < end) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its clientOrderId (${end} bytes)`, `@${o + length}`);
   if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
-  let id = '';
-  for (let i = o + at + 1; i < o + end; i++) {
+  const start = o + at + 1;
+  for (let i = start; i < o + end; i++) {
     const c = b[i] as number;
     if (!isClientOrderIdByte(c)) throw badField('clientOrderId', i, `byte 0x${c.toString(16)} (1 to ${MAX_CLIENT_ORDER_ID_LENGTH} characters of A-Z a-z 0-9 . _ : -)`);
-    id += String.fromCharCode(c);
   }
+  // One string of the checked ASCII bytes (a Buffer makes it natively; a plain Uint8Array char by char).
+  if (Buffer.isBuffer(b)) return b.toString('latin1', start, o + end);
+  let id = '';
+  for (let i = start; i < o + end; i++) id += String.fromCharCode(b[i] as number);
   return id;
 }
 
-// Each decoder checks, in this order: the length and the symbol, the integers, the enums, the
-// cross-field rule; then fills `out`.
+// Each decoder checks, in this order: the length and the symbol, the client order id (orders and
+// their answers), the integers, the enums, the cross-field rule; then fills `out`.
 
 function decodeLimit(b: Uint8Array, o: number, length: number, out: DecodedMessage, symbols: SymbolCache): DecodedMessage {
   const symbol = symbolOf(symbols, b, o, length, LIMIT, true);
@@ -943,7 +946,7 @@ export class BinaryCodec implements Codec {
 
   /**
    * Decodes the record of exactly `length` bytes at `offset` in `bytes` into `out`, and returns
-   * `out`. Allocates nothing once the symbol is in the cache. Every defect of the bytes is a
+   * `out`. Allocates nothing once the symbol is in the cache, except the string of a client order id. Every defect of the bytes is a
    * DecodeError: TRUNCATED, UNKNOWN_VERSION, UNKNOWN_TYPE, INVALID_FIELD (naming the field),
    * TRAILING_BYTES. Bad arguments (a negative offset) are a RangeError.
    */

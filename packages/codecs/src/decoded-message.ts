@@ -44,7 +44,10 @@ export class DecodedMessage {
   makerRemaining = 0;
   kind: AmendKind = 'REDUCE';
   events = 0;
-  /** A limit or market command's client order id, or its accepted or rejected event's; undefined when it has none. */
+  /**
+   * The client order id of a `limit`, `market`, `accepted` or `rejected` record, undefined when it
+   * has none (like every field, meaningful only for those types: other records leave it as it was).
+   */
   clientOrderId: string | undefined = undefined;
 
   /** A new plain message with the fields of `type` (allocates). */
