@@ -24,6 +24,9 @@ export type FeedListener = (update: FeedUpdate) => void;
 
 /** An order with a client order id, found in the outbox's history at start (for the gateway's de-duplication). */
 export interface RecoveredClientOrder {
+  readonly symbol: string;
+  /** Its command's timestamp (one clock for every symbol: the orders of all symbols sort by it). */
+  readonly ts: number;
   readonly seq: number;
   readonly userId: number;
   readonly orderId: number;
@@ -155,6 +158,8 @@ export class EventFeed {
     if (!isOrder || e.clientOrderId === undefined) return undefined;
     const first = plain(e);
     const started: RecoveredClientOrder = {
+      symbol: e.symbol,
+      ts: e.ts,
       seq: e.seq,
       userId: e.userId,
       orderId: e.orderId,

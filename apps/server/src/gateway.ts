@@ -112,16 +112,16 @@ export class Gateway {
    * a second order.
    */
   private recoverClientOrders(): void {
-    for (const [symbol, feed] of this.feeds) {
-      for (const r of feed.takeRecoveredClientOrders()) {
-        const a = r.accepted;
-        const limit = a?.orderType === 'limit';
-        const request: RequestPrint =
-          a === undefined ? {} : { side: a.side, type: a.orderType, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined };
-        const key = clientOrderKey(r.userId, symbol, r.clientOrderId);
-        this.clientOrders.delete(key);
-        this.clientOrders.set(key, { request, result: Promise.resolve({ order: this.view(symbol, r.orderId), events: r.events }) });
-      }
+    // The orders of all symbols in the order they were taken (as the live window saw them), so
+    // that trimming to the window keeps the newest ids whatever their symbol.
+    for (const r of mergeByTime([...this.feeds.values()].map((f) => f.takeRecoveredClientOrders()))) {
+      const a = r.accepted;
+      const limit = a?.orderType === 'limit';
+      const request: RequestPrint =
+        a === undefined ? {} : { side: a.side, type: a.orderType, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined };
+      const key = clientOrderKey(r.userId, r.symbol, r.clientOrderId);
+      this.clientOrders.delete(key);
+      this.clientOrders.set(key, { request, result: Promise.resolve({ order: this.view(r.symbol, r.orderId), events: r.events }) });
     }
     this.trimClientOrders();
   }
@@ -279,6 +279,22 @@ export class Gateway {
 
   close(): void {
     for (const f of this.feeds.values()) f.close();
+  }
+}
+
+/** The entries of lists each in time order, merged in time order (each list keeps its own order). */
+function mergeByTime<T extends { readonly ts: number }>(lists: readonly (readonly T[])[]): T[] {
+  const at = lists.map(() => 0);
+  const out: T[] = [];
+  for (;;) {
+    let best = -1;
+    for (let k = 0; k < lists.length; k++) {
+      const head = lists[k]?.[at[k] as number];
+      if (head !== undefined && (best < 0 || head.ts < (lists[best]?.[at[best] as number] as T).ts)) best = k;
+    }
+    if (best < 0) return out;
+    out.push(lists[best]?.[at[best] as number] as T);
+    at[best] = (at[best] as number) + 1;
   }
 }
 

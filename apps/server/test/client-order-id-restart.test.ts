@@ -2,7 +2,7 @@
 // a client that retries after a crash or a restart gets the original outcome of every order the
 // engine had taken, not a second order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, BOB, book, checkBuilt, Client, removeTmpDirs, serverEnv, ServerProcess, start, tmpDir, type Res } from './helpers.js';
+import { ALICE, BOB, book, checkBuilt, Client, removeTmpDirs, serverEnv, ServerProcess, start, SYM, TEST_INSTRUMENT, tmpDir, type Res } from './helpers.js';
 
 afterAll(async () => {
   await ServerProcess.killAll();
@@ -57,6 +57,36 @@ describe('client order ids across a restart', () => {
       const bob = await new Client(server.url, BOB).post({ side: 'sell', price: 500, qty: 5, clientOrderId: 'keep-1' });
       expect(bob.body.duplicate).toBeUndefined();
       expect(bob.body.order?.orderId).toBe((mkt.body.order?.orderId ?? 0) + 1);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('the window rebuilt at start holds the newest ids across symbols, as the live window did', async () => {
+    const other = { ...TEST_INSTRUMENT, symbol: 'OTHER' };
+    const settings = { instruments: [TEST_INSTRUMENT, other], clientOrderIdWindow: 3 };
+    let server = await start(settings);
+    let alice = new Client(server.url, ALICE);
+    // In time order: one on OTHER, two on TEST, one on OTHER; a window of 3 drops the first.
+    const sent: [string, string, number][] = [
+      [other.symbol, 'o-old', 200],
+      [SYM, 't-1', 200],
+      [SYM, 't-2', 201],
+      [other.symbol, 'o-new', 201],
+    ];
+    const ids = new Map<string, number>();
+    for (const [symbol, cid, price] of sent) ids.set(cid, (await alice.place({ symbol, side: 'buy', price, qty: 1, clientOrderId: cid })).order.orderId);
+    await server.close();
+
+    server = await start(settings, server.dataDir);
+    try {
+      alice = new Client(server.url, ALICE);
+      for (const [symbol, cid, price] of [...sent].reverse()) {
+        const r = await alice.post({ symbol, side: 'buy', price, qty: 1, clientOrderId: cid });
+        expect(r.status).toBe(200);
+        if (cid === 'o-old') expect(r.body.duplicate, 'o-old had left the window before the restart').toBeUndefined();
+        else expect(r.body, cid).toMatchObject({ duplicate: true, order: { orderId: ids.get(cid) } });
+      }
     } finally {
       await server.close();
     }
