@@ -181,7 +181,7 @@ export class Gateway {
         : { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'market', side: req.side, qty: req.qty, stp: req.stp, clientOrderId: req.clientOrderId };
     try {
       // Always, so that nothing a refused submission left under this id (which the next order gets) remains.
-      this.feed(req.symbol).state.rememberSubmitted(orderId, { side: req.side, tif: req.type === 'market' ? 'IOC' : req.tif, price: req.price, qty: req.qty, clientOrderId: req.clientOrderId });
+      this.feed(req.symbol).state.rememberSubmitted(orderId, { side: req.side, tif: req.type === 'market' ? 'IOC' : req.tif, price: req.price, qty: req.qty });
     } catch (err) {
       return rejected(err);
     }

@@ -37,7 +37,6 @@ export interface SubmittedOrder {
   /** The limit price (0 for a market order). */
   readonly price: number;
   readonly qty: number;
-  readonly clientOrderId: string | undefined;
 }
 
 export interface PublicTrade {
@@ -122,8 +121,8 @@ export class MarketState {
   private tradeHead = 0;
   private changes: L2Changes = { bids: new Map(), asks: new Map() };
   /**
-   * What the gateway submitted for orders not in the outbox yet (set before it submits): the client
-   * order id, and the request, for the view of a rejected order (its event carries neither).
+   * What the gateway submitted for orders not in the outbox yet (set before it submits): the
+   * request, for the view of a rejected order (its event carries only the client order id).
    */
   private readonly submitted = new Map<number, SubmittedOrder>();
 
@@ -215,8 +214,6 @@ export class MarketState {
     this.lastEventSeq = e.eventSeq;
     switch (e.type) {
       case 'accepted': {
-        // The event carries the id (logged with the command); what this process submitted is the fallback.
-        const cid = e.clientOrderId ?? this.submitted.get(e.orderId)?.clientOrderId;
         this.submitted.delete(e.orderId);
         const o: OrderState = {
           orderId: e.orderId,
@@ -233,7 +230,7 @@ export class MarketState {
           resting: false,
           updatedAt: e.ts,
           reason: undefined,
-          clientOrderId: cid,
+          clientOrderId: e.clientOrderId,
         };
         this.orders.set(e.orderId, o);
         touched?.add(o);
@@ -260,7 +257,7 @@ export class MarketState {
           resting: false,
           updatedAt: e.ts,
           reason: e.reason,
-          clientOrderId: e.clientOrderId ?? sub?.clientOrderId,
+          clientOrderId: e.clientOrderId,
         };
         this.orders.set(e.orderId, o);
         this.finish(o);
