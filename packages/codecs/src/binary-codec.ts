@@ -45,6 +45,9 @@ import {
   type Message,
   type MessageType,
   type RejectedEvent,
+  type SelfTradePrevention,
+  type Side,
+  type TimeInForce,
   type TradeEvent,
 } from './types.js';
 
@@ -120,6 +123,16 @@ export const BINARY_LAYOUTS: Readonly<Record<MessageType, readonly BinaryField[]
         { offset: 1, size: 0, field: 'clientOrderId', encoding: 'ASCII' },
       );
     }
+    if (type === 'rejected') {
+      // The rejected order (optional), after the client order id (whose length is then 0 when there is none).
+      fields.push(
+        { offset: 0, size: 1, field: 'side (optional)', encoding: 'u8 enum' },
+        { offset: 1, size: 1, field: 'tif (optional)', encoding: 'u8 enum' },
+        { offset: 2, size: 1, field: 'stp (optional)', encoding: 'u8 enum' },
+        { offset: 3, size: 8, field: 'price (optional)', encoding: 'u64 LE' },
+        { offset: 11, size: 8, field: 'qty (optional)', encoding: 'u64 LE' },
+      );
+    }
     return [type, fields];
   }),
 ) as Record<MessageType, BinaryField[]>;
@@ -131,7 +144,9 @@ const FIXED = Object.fromEntries(
 
 /** The longest binary record of any valid message. */
 export const BINARY_MAX_LENGTH = Math.max(
-  ...MESSAGE_TYPES.map((t) => FIXED[t] + MAX_SYMBOL_LENGTH + (OPTIONAL_FIELDS[t].length > 0 ? 1 + MAX_CLIENT_ORDER_ID_LENGTH : 0)),
+  ...MESSAGE_TYPES.map(
+    (t) => FIXED[t] + MAX_SYMBOL_LENGTH + (OPTIONAL_FIELDS[t].length > 0 ? 1 + MAX_CLIENT_ORDER_ID_LENGTH : 0) + (t === 'rejected' ? 19 : 0),
+  ),
 );
 
 const LIMIT = FIXED.limit;
@@ -173,7 +188,7 @@ interface IntBlock {
 
 const INTS = Object.fromEntries(
   MESSAGE_TYPES.map((type): [MessageType, IntBlock] => {
-    const layout = BINARY_LAYOUTS[type].filter((f) => f.encoding === 'u64 LE');
+    const layout = BINARY_LAYOUTS[type].filter((f) => f.encoding === 'u64 LE' && !f.field.endsWith('(optional)'));
     const min = (name: string): number => {
       const spec = MESSAGE_FIELDS[type].find((f) => f.name === name);
       return spec?.kind === 'int' ? spec.min : 0;
@@ -431,16 +446,19 @@ function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
   const reason = REJECT_REASONS.indexOf(m.reason);
   const cid = m.clientOrderId;
   const cidSize = clientIdSize(cid);
+  // The order's fields: all or none, checked by the schema's rule (rare: only rejections carry them).
+  const details = m.side !== undefined || m.price !== undefined || m.qty !== undefined || m.tif !== undefined || m.stp !== undefined;
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 0 && isInt(userId) && userId >= 0) ||
     (commandType | reason) < 0 ||
-    cidSize < 0
+    cidSize < 0 ||
+    (details && invalidMessageError(m) !== undefined)
   ) {
     throw refuse(m);
   }
-  const n = REJECTED + symbol.length + cidSize;
+  const n = REJECTED + symbol.length + (details ? Math.max(cidSize, 1) + ORDER_BLOCK : cidSize);
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_REJECTED;
@@ -454,7 +472,21 @@ function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
   v[4] = userId;
   writeU64s(buf, o + INTS.rejected.at, 5);
   symbolAt(buf, o + REJECTED - 1, symbol);
-  clientIdAt(buf, o + REJECTED + symbol.length, cid);
+  let at = o + REJECTED + symbol.length;
+  if (cid !== undefined) {
+    clientIdAt(buf, at, cid);
+    at += cidSize;
+  } else if (details) {
+    buf[at++] = 0;
+  }
+  if (details) {
+    buf[at] = SIDES.indexOf(m.side as Side);
+    buf[at + 1] = TIMES_IN_FORCE.indexOf(m.tif as TimeInForce);
+    buf[at + 2] = SELF_TRADE_PREVENTIONS.indexOf(m.stp as SelfTradePrevention);
+    v[0] = m.price as number;
+    v[1] = m.qty as number;
+    writeU64s(buf, at + 3, 2);
+  }
   return n;
 }
 
@@ -662,16 +694,68 @@ function clientIdOf(b: Uint8Array, o: number, length: number): string | undefine
   const end = at + 1 + n;
   if (length < end) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its clientOrderId (${end} bytes)`, `@${o + length}`);
   if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
-  const start = o + at + 1;
-  for (let i = start; i < o + end; i++) {
+  return clientIdString(b, o + at + 1, o + end);
+}
+
+/** The client order id in bytes [start, end), each byte checked. */
+function clientIdString(b: Uint8Array, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
     const c = b[i] as number;
     if (!isClientOrderIdByte(c)) throw badField('clientOrderId', i, `byte 0x${c.toString(16)} (1 to ${MAX_CLIENT_ORDER_ID_LENGTH} characters of A-Z a-z 0-9 . _ : -)`);
   }
   // One string of the checked ASCII bytes (a Buffer makes it natively; a plain Uint8Array char by char).
-  if (Buffer.isBuffer(b)) return b.toString('latin1', start, o + end);
+  if (Buffer.isBuffer(b)) return b.toString('latin1', start, end);
   let id = '';
-  for (let i = start; i < o + end; i++) id += String.fromCharCode(b[i] as number);
+  for (let i = start; i < end; i++) id += String.fromCharCode(b[i] as number);
   return id;
+}
+
+/** The size of a rejected event's order block: side, tif, stp (u8 each), price, qty (u64 each). */
+const ORDER_BLOCK = 19;
+
+/**
+ * Reads what follows a rejected event's symbol into `out`: nothing; a client order id; or a client
+ * order id (length 0 when there is none) then the order block.
+ */
+function rejectedTrailer(b: Uint8Array, o: number, length: number, commandType: string, out: DecodedMessage): void {
+  const at = symbolEnd;
+  out.clientOrderId = undefined;
+  out.orderDetails = false;
+  if (length === at) return;
+  const n = b[o + at] as number;
+  if (n > MAX_CLIENT_ORDER_ID_LENGTH) throw badField('clientOrderId', o + at, `length ${n} (0 to ${MAX_CLIENT_ORDER_ID_LENGTH})`);
+  const idEnd = at + 1 + n;
+  if (length < idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its clientOrderId (${idEnd} bytes)`, `@${o + length}`);
+  if (n === 0 && length === idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, before its order (a clientOrderId length of 0 announces one)`, `@${o + length}`);
+  const end = length === idEnd ? idEnd : idEnd + ORDER_BLOCK;
+  if (length < end) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its order (${end} bytes)`, `@${o + length}`);
+  if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
+  if (n > 0) out.clientOrderId = clientIdString(b, o + at + 1, o + idEnd);
+  if (end === idEnd) return;
+  const p = o + idEnd;
+  const side = readEnum(b, p, SIDES, 'side');
+  const tif = readEnum(b, p + 1, TIMES_IN_FORCE, 'tif');
+  const stp = readEnum(b, p + 2, SELF_TRADE_PREVENTIONS, 'stp');
+  const price = readSafe(b, p + 3, 'price');
+  const qty = readSafe(b, p + 11, 'qty');
+  if (qty < 1) throw badField('qty', p + 11, `${qty} (must be >= 1)`);
+  if (commandType !== 'limit' && commandType !== 'market') throw badField('side', p, `an order of a ${commandType} (${CROSS_FIELD_RULES.rejected ?? ''})`);
+  if (commandType === 'market' ? price !== 0 : price === 0) throw badField('price', p + 3, `${price} (${CROSS_FIELD_RULES.rejected ?? ''})`);
+  out.side = side;
+  out.tif = tif;
+  out.stp = stp;
+  out.price = price;
+  out.qty = qty;
+  out.orderDetails = true;
+}
+
+/** A u64 LE at `at` that must be a safe integer. */
+function readSafe(b: Uint8Array, at: number, field: string): number {
+  const dv = viewFor(b);
+  const lo = dv.getUint32(at, true);
+  const hi = dv.getUint32(at + 4, true);
+  if (hi > MAX_HIGH) throw badField(field, at, `high half 0x${hi.toString(16)} makes an unsafe integer`);
+  return hi * TWO_32 + lo;
 }
 
 // Each decoder checks, in this order: the length and the symbol, the client order id (orders and
@@ -775,9 +859,9 @@ function decodeAccepted(b: Uint8Array, o: number, length: number, out: DecodedMe
 
 function decodeRejected(b: Uint8Array, o: number, length: number, out: DecodedMessage, symbols: SymbolCache): DecodedMessage {
   const symbol = symbolOf(symbols, b, o, length, REJECTED, true);
-  const clientOrderId = clientIdOf(b, o, length);
-  const v = readU64s(b, o, INTS.rejected);
   const commandType = readEnum(b, o + 2, COMMAND_TYPES, 'commandType');
+  rejectedTrailer(b, o, length, commandType, out);
+  const v = readU64s(b, o, INTS.rejected);
   const reason = readEnum(b, o + 3, REJECT_REASONS, 'reason');
   out.type = 'rejected';
   out.symbol = symbol;
@@ -788,7 +872,6 @@ function decodeRejected(b: Uint8Array, o: number, length: number, out: DecodedMe
   out.orderId = v[3] as number;
   out.userId = v[4] as number;
   out.reason = reason;
-  out.clientOrderId = clientOrderId;
   return out;
 }
 

@@ -49,6 +49,8 @@ export class DecodedMessage {
    * has none (like every field, meaningful only for those types: other records leave it as it was).
    */
   clientOrderId: string | undefined = undefined;
+  /** Whether a `rejected` record carries its order's side, price, qty, tif and stp. */
+  orderDetails = false;
 
   /** A new plain message with the fields of `type` (allocates). */
   toMessage(): Message {
@@ -129,7 +131,15 @@ export class DecodedMessage {
           userId: this.userId,
           reason: this.reason as RejectReason,
         };
-        return withClientOrderId(m, this.clientOrderId);
+        withClientOrderId(m, this.clientOrderId);
+        if (this.orderDetails) {
+          m.side = this.side;
+          m.price = this.price;
+          m.qty = this.qty;
+          m.tif = this.tif;
+          m.stp = this.stp;
+        }
+        return m;
       }
       case 'added':
         return {

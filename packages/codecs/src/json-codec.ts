@@ -17,6 +17,7 @@ import {
   MAX_CLIENT_ORDER_ID_LENGTH,
   MESSAGE_FIELDS,
   OPTIONAL_FIELDS,
+  rejectedOrderError,
   show,
   type FieldSpec,
 } from './internal/schema.js';
@@ -163,10 +164,11 @@ function measure(msg: Message): number {
     const v = rec[f.name];
     if (v !== undefined) {
       if (!isValidValue(f, v)) throw refuse(msg);
-      n += (optionalKeys[j] as Uint8Array).length + (v as string).length + 2;
+      n += (optionalKeys[j] as Uint8Array).length + (f.kind === 'int' ? digits(v as number) : (v as string).length + 2);
     }
     VALUES[fields.length + j] = v;
   }
+  if (type === 'rejected' && rejectedOrderError(rec) !== undefined) throw refuse(msg);
   LAYOUT = layout;
   return n;
 }
@@ -205,7 +207,7 @@ export class JsonCodec implements Codec {
       const v = VALUES[fields.length + j];
       if (v === undefined) continue;
       at = copy(buf, at, optionalKeys[j] as Uint8Array);
-      at = writeString(buf, at, v as string);
+      at = (optional[j] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
     }
     buf[at] = 0x7d;
     return length;
@@ -276,8 +278,17 @@ export class JsonCodec implements Codec {
           throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${f.name}: ${show(v)} (expected ${describeSpec(f)})`, f.name);
         }
         present++;
+        fill[f.name] = v === 0 ? 0 : v; // -0 reads as 0
+      } else if (f.kind === 'clientOrderId') {
+        out.clientOrderId = undefined;
       }
-      fill[f.name] = v;
+    }
+    if (type === 'rejected') {
+      const bad = rejectedOrderError(rec);
+      if (bad !== undefined) {
+        throw new DecodeError('INVALID_FIELD', `decode: rejected: invalid ${bad}: ${show(rec[bad])} (${CROSS_FIELD_RULES.rejected ?? ''})`, bad);
+      }
+      out.orderDetails = present > (rec.clientOrderId === undefined ? 0 : 1);
     }
 
     const keys = Object.keys(rec);

@@ -142,6 +142,13 @@ export interface RejectedEvent extends EventBase {
   reason: RejectReason;
   /** The client order id of a rejected limit or market order, if its command had one. */
   clientOrderId?: string | undefined;
+  // What a rejected limit or market order asked for: all five or none (none in events logged before
+  // they were added). `price` is 0 for a market order, whose `tif` is IOC.
+  side?: Side | undefined;
+  price?: number | undefined;
+  qty?: number | undefined;
+  tif?: TimeInForce | undefined;
+  stp?: SelfTradePrevention | undefined;
 }
 
 export interface AddedEvent extends EventBase {

@@ -32,7 +32,8 @@ describe('binary layouts', () => {
     for (const type of MESSAGE_TYPES) {
       const layout = BINARY_LAYOUTS[type];
       const cid = WITH_CLIENT_ORDER_ID.includes(type) ? ['clientOrderId length (optional)', 'clientOrderId'] : [];
-      expect(layout.map((f) => f.field).sort()).toEqual(['version', 'type', ...fieldsOf(type).map(([n]) => n), 'symbol length', ...cid].sort());
+      const order = type === 'rejected' ? ['side (optional)', 'tif (optional)', 'stp (optional)', 'price (optional)', 'qty (optional)'] : [];
+      expect(layout.map((f) => f.field).sort()).toEqual(['version', 'type', ...fieldsOf(type).map(([n]) => n), 'symbol length', ...cid, ...order].sort());
       const symbolAt = layout.findIndex((f) => f.field === 'symbol');
       let at = 0;
       for (const f of layout.slice(0, symbolAt + 1)) {
@@ -40,13 +41,24 @@ describe('binary layouts', () => {
         at += f.size;
       }
       expect(layout[symbolAt]).toMatchObject({ field: 'symbol', encoding: 'ASCII', size: 0 });
-      // After the symbol, offsets count from the symbol's end.
-      expect(layout.slice(symbolAt + 1)).toEqual(
+      // After the symbol, offsets count from the symbol's end; the rejected order's from the client order id's end.
+      expect(layout.slice(symbolAt + 1, symbolAt + 3)).toEqual(
         cid.length === 0
           ? []
           : [
               { offset: 0, size: 1, field: 'clientOrderId length (optional)', encoding: 'u8' },
               { offset: 1, size: 0, field: 'clientOrderId', encoding: 'ASCII' },
+            ],
+      );
+      expect(layout.slice(symbolAt + 3)).toEqual(
+        order.length === 0
+          ? []
+          : [
+              { offset: 0, size: 1, field: 'side (optional)', encoding: 'u8 enum' },
+              { offset: 1, size: 1, field: 'tif (optional)', encoding: 'u8 enum' },
+              { offset: 2, size: 1, field: 'stp (optional)', encoding: 'u8 enum' },
+              { offset: 3, size: 8, field: 'price (optional)', encoding: 'u64 LE' },
+              { offset: 11, size: 8, field: 'qty (optional)', encoding: 'u64 LE' },
             ],
       );
     }
@@ -61,12 +73,21 @@ describe('binary layouts', () => {
         const read: Record<string, unknown> = {};
         const symbolEnd = (BINARY_LAYOUTS[msg.type].find((f) => f.field === 'symbol')?.offset ?? 0) + msg.symbol.length;
         const cid = (msg as { clientOrderId?: string }).clientOrderId;
+        const order = msg.type === 'rejected' && msg.side !== undefined ? msg : undefined;
+        const orderAt = symbolEnd + (cid === undefined ? 1 : 1 + cid.length);
         for (const f of BINARY_LAYOUTS[msg.type]) {
-          if (f.field === 'clientOrderId length (optional)') {
-            if (cid === undefined) expect(b.length).toBe(symbolEnd);
-            else expect(b[symbolEnd + f.offset]).toBe(cid.length);
+          if (f.field.endsWith(' (optional)') && f.field !== 'clientOrderId length (optional)') {
+            // The rejected order, after the client order id (a length of 0 when there is none).
+            if (order === undefined) continue;
+            const name = f.field.replace(' (optional)', '');
+            const at = orderAt + f.offset;
+            const got = f.encoding === 'u64 LE' ? Number(readU64(b, at)) : enumLists[name]?.[b[at] ?? -1];
+            expect(got).toBe(m[name]);
+          } else if (f.field === 'clientOrderId length (optional)') {
+            if (order !== undefined || cid !== undefined) expect(b[symbolEnd + f.offset]).toBe(cid?.length ?? 0);
+            else expect(b.length).toBe(symbolEnd);
           } else if (f.field === 'clientOrderId') {
-            if (cid !== undefined) expect(Buffer.from(b).toString('latin1', symbolEnd + f.offset)).toBe(cid);
+            if (cid !== undefined) expect(Buffer.from(b).toString('latin1', symbolEnd + f.offset, symbolEnd + f.offset + cid.length)).toBe(cid);
           } else if (f.field === 'version') expect(b[f.offset]).toBe(BINARY_VERSION);
           else if (f.field === 'type') expect(b[f.offset]).toBe(BINARY_TYPE_TAGS[msg.type]);
           else if (f.field === 'symbol length') expect(b[f.offset]).toBe(msg.symbol.length);
@@ -78,15 +99,15 @@ describe('binary layouts', () => {
           }
         }
         for (const [name] of fieldsOf(msg.type)) expect(read[name]).toBe(m[name]);
-        expect(b.length).toBe(symbolEnd + (cid === undefined ? 0 : 1 + cid.length));
+        expect(b.length).toBe(order !== undefined ? orderAt + 19 : symbolEnd + (cid === undefined ? 0 : 1 + cid.length));
       }),
       { numRuns: 300 },
     );
   });
 
-  it('has the longest record at BINARY_MAX_LENGTH (a limit order with a 32-character symbol and a 64-character client order id)', () => {
-    expect(BINARY_MAX_LENGTH).toBe(62 + 32 + 1 + 64);
-    const longest: Message = { type: 'limit', symbol: 'S'.repeat(32), seq: 1, reqId: 1, orderId: 1, userId: 1, ts: 1, side: 'buy', price: 1, qty: 1, tif: 'GTC', stp: 'NONE', clientOrderId: 'c'.repeat(64) };
+  it('has the longest record at BINARY_MAX_LENGTH (a rejected limit order with a 32-character symbol, a 64-character client order id and its order)', () => {
+    expect(BINARY_MAX_LENGTH).toBe(45 + 32 + 1 + 64 + 19);
+    const longest: Message = { type: 'rejected', symbol: 'S'.repeat(32), seq: 1, eventSeq: 1, ts: 1, commandType: 'limit', orderId: 1, userId: 1, reason: 'FOK_NOT_FILLABLE', clientOrderId: 'c'.repeat(64), side: 'buy', price: 1, qty: 1, tif: 'FOK', stp: 'NONE' };
     expect(binaryCodec.encodeToBuffer(longest)).toHaveLength(BINARY_MAX_LENGTH);
     expect(binaryCodec.maxLength).toBe(BINARY_MAX_LENGTH);
   });
@@ -168,6 +189,15 @@ describe('binary wire format (golden records: a change here breaks every log wri
     [
       { type: 'rejected', symbol: 'BTCUSDT', seq: 6, eventSeq: 16, ts: 17, commandType: 'limit', orderId: 3, userId: 18, reason: 'FOK_NOT_FILLABLE', clientOrderId: 'Z-9' },
       '0111000b060000000000000010000000000000001100000000000000030000000000000012000000000000000742544355534454' + '035a2d39',
+    ],
+    // With the rejected order: after the client order id (length 0 when there is none), side, tif, stp, price, qty.
+    [
+      { type: 'rejected', symbol: 'BTCUSDT', seq: 6, eventSeq: 16, ts: 17, commandType: 'limit', orderId: 3, userId: 18, reason: 'POST_ONLY_WOULD_CROSS', side: 'sell', price: 100_050, qty: 7, tif: 'POST', stp: 'CANCEL_BOTH' },
+      '0111000a060000000000000010000000000000001100000000000000030000000000000012000000000000000742544355534454' + '00' + '010303' + 'd286010000000000' + '0700000000000000',
+    ],
+    [
+      { type: 'rejected', symbol: 'BTCUSDT', seq: 6, eventSeq: 16, ts: 17, commandType: 'market', orderId: 3, userId: 18, reason: 'QTY_ABOVE_MAX', clientOrderId: 'm1', side: 'buy', price: 0, qty: 9, tif: 'IOC', stp: 'NONE' },
+      '0111010806000000000000001000000000000000110000000000000003000000000000001200000000000000074254435553445402' + '6d31' + '000100' + '0000000000000000' + '0900000000000000',
     ],
   ];
 

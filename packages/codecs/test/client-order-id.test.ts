@@ -75,3 +75,36 @@ describe('binary codec: one DecodedMessage across records', () => {
     expect(binaryCodec.decode(old)).not.toHaveProperty('clientOrderId');
   });
 });
+
+describe.each([jsonCodec, binaryCodec].map((c) => [c.name, c] as [string, Codec]))('%s codec: a rejected order in its rejection', (_name, codec) => {
+  const order = { side: 'sell', price: 6, qty: 7, tif: 'POST', stp: 'CANCEL_BOTH' } as const;
+
+  it('round-trips with and without a client order id, and for a market order at price 0', () => {
+    for (const m of [
+      { ...rejected, ...order },
+      { ...rejected, ...order, clientOrderId: 'r-1' },
+      { ...rejected, commandType: 'market', ...order, price: 0, tif: 'IOC' },
+    ] as Message[]) {
+      expect(codec.decode(codec.encodeToBuffer(m))).toStrictEqual(m);
+    }
+  });
+
+  it.each([
+    ['one field missing (all five or none)', { ...rejected, ...order, qty: undefined }, 'qty'],
+    ['on a cancel rejection', { ...rejected, commandType: 'cancel', ...order }, 'side'],
+    ['a price for a market order', { ...rejected, commandType: 'market', ...order }, 'price'],
+    ['price 0 for a limit order', { ...rejected, ...order, price: 0 }, 'price'],
+    ['an unknown tif', { ...rejected, ...order, tif: 'DAY' }, 'tif'],
+  ])('refuses %s with INVALID_FIELD naming the field', (_what, m, field) => {
+    expect(thrown(() => codec.encodeToBuffer(m as unknown as Message))).toMatchObject({ code: 'INVALID_FIELD', field });
+  });
+});
+
+describe('binary codec: a rejection cut inside its order', () => {
+  it('is TRUNCATED, and a client order id length of 0 with nothing after it too', () => {
+    const bytes = binaryCodec.encodeToBuffer({ ...rejected, side: 'buy', price: 1, qty: 1, tif: 'GTC', stp: 'NONE' });
+    expect(thrown(() => binaryCodec.decode(bytes.subarray(0, bytes.length - 1)))).toMatchObject({ code: 'TRUNCATED' });
+    expect(thrown(() => binaryCodec.decode(bytes.subarray(0, bytes.length - 19)))).toMatchObject({ code: 'TRUNCATED' });
+    expect(thrown(() => binaryCodec.decode(Buffer.concat([bytes, Buffer.of(0)])))).toMatchObject({ code: 'TRAILING_BYTES' });
+  });
+});

@@ -3,7 +3,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BINARY_TYPE_TAGS, binaryCodec, DecodedMessage, DecodeError, jsonCodec, type Codec, type Message } from '../src/index.js';
-import { crossFieldOk, decodeOutcome, expectMessageOrDecodeError, fieldsOf, messageArb, satisfies, validClientOrderId, WITH_CLIENT_ORDER_ID } from './support.js';
+import {
+  crossFieldOk,
+  decodeOutcome,
+  expectedInvalidField,
+  expectMessageOrDecodeError,
+  fieldsOf,
+  messageArb,
+  satisfies,
+  validClientOrderId,
+  WITH_CLIENT_ORDER_ID,
+} from './support.js';
 
 const CODECS: readonly Codec[] = [jsonCodec, binaryCodec];
 const TAGS = Object.values(BINARY_TYPE_TAGS);
@@ -22,12 +32,13 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
     fc.assert(
       fc.property(messageArb, (msg) => {
         const bytes = codec.encodeToBuffer(msg);
-        const { clientOrderId, ...without } = msg as Message & { clientOrderId?: string };
         for (let n = 0; n < bytes.length; n++) {
           const r = decodeOutcome(codec, bytes.subarray(0, n));
-          // A binary record with a client order id, cut where its symbol ends, is the same order without one.
-          if (name === 'binary' && clientOrderId !== undefined && n === bytes.length - 1 - clientOrderId.length) {
-            expect(r).toEqual(without);
+          // A binary record with a client order id, cut where its symbol ends, is the same order without one;
+          // a rejection with its order, cut where its symbol or its client order id ends, is the same without them.
+          const valid = name === 'binary' ? shorterValid(msg, bytes.length) : new Map<number, unknown>();
+          if (valid.has(n)) {
+            expect(r).toEqual(valid.get(n));
             continue;
           }
           expect(r).toBeInstanceOf(DecodeError);
@@ -65,11 +76,13 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
       fc.property(messageArb, tailArb, (msg, tail) => {
         const bytes = Buffer.concat([codec.encodeToBuffer(msg), tail]);
         const r = expectMessageOrDecodeError(codec, bytes);
-        const startsClientOrderId = name === 'binary' && WITH_CLIENT_ORDER_ID.includes(msg.type) && (msg as { clientOrderId?: string }).clientOrderId === undefined;
-        if (startsClientOrderId) {
-          // After the symbol of an order (or its answer) without a client order id, the tail is read as one.
+        const m = msg as Message & { clientOrderId?: string; side?: string };
+        const startsOptional =
+          name === 'binary' && WITH_CLIENT_ORDER_ID.includes(msg.type) && (m.clientOrderId === undefined || (msg.type === 'rejected' && m.side === undefined));
+        if (startsOptional) {
+          // After the symbol of an order (or its answer) without a client order id, or after a
+          // rejection's client order id without its order, the tail is read as what may follow.
           if (!(r instanceof DecodeError)) {
-            expect(validClientOrderId((r as { clientOrderId?: string }).clientOrderId)).toBe(true);
             expect(binaryCodec.encodeToBuffer(r)).toEqual(bytes);
           }
           return;
@@ -81,6 +94,26 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
     );
   });
 });
+
+/**
+ * The lengths at which a binary record of `msg` (of `length` bytes) cut short is still a valid
+ * record, and the message it then is: where an optional part begins.
+ */
+function shorterValid(msg: Message, length: number): Map<number, unknown> {
+  const m = msg as Message & { clientOrderId?: string; side?: string };
+  const out = new Map<number, unknown>();
+  const strip = (keys: string[]): unknown => Object.fromEntries(Object.entries(m).filter(([k]) => !keys.includes(k)));
+  const order = m.type === 'rejected' && m.side !== undefined;
+  const orderKeys = order ? ['side', 'price', 'qty', 'tif', 'stp'] : [];
+  const afterId = order ? length - 19 : length;
+  if (m.clientOrderId !== undefined) {
+    out.set(afterId - 1 - m.clientOrderId.length, strip(['clientOrderId', ...orderKeys]));
+    if (order) out.set(afterId, strip(orderKeys));
+  } else if (order) {
+    out.set(afterId - 1, strip(orderKeys));
+  }
+  return out;
+}
 
 describe('binary codec decoding hostile input', () => {
   it('turns random bodies behind a valid version and type tag into a message or a DecodeError', () => {
@@ -105,10 +138,10 @@ describe('binary codec decoding hostile input', () => {
         } catch (e) {
           r = e;
         }
-        const cid = (msg as { clientOrderId?: string }).clientOrderId;
+        const valid = shorterValid(msg, rec.length);
         if (length === rec.length) expect(r).toEqual(msg);
-        // Cut where the symbol ends, an order with a client order id is the same order without one.
-        else if (cid !== undefined && length === rec.length - 1 - cid.length) expect(r).toEqual({ ...msg, clientOrderId: undefined });
+        // Cut where an optional part begins, the record is the same message without it.
+        else if (valid.has(length)) expect(r).toEqual(valid.get(length));
         else expect(r).toMatchObject({ name: 'DecodeError', code: 'TRUNCATED' });
       }),
       { numRuns: 300 },
@@ -153,6 +186,15 @@ describe('json codec decoding hostile input', () => {
         else if (op === 'delete') Reflect.deleteProperty(obj, target);
         else Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true }); // an own property, even for __proto__
         const r = expectMessageOrDecodeError(jsonCodec, Buffer.from(JSON.stringify(obj)));
+        // A rejected event's order fields come together: the oracle says what a change to one of them gives.
+        const orderField = (k: string): boolean => msg.type === 'rejected' && ['side', 'price', 'qty', 'tif', 'stp'].includes(k);
+        if ((op !== 'add' && orderField(target)) || (op === 'add' && orderField(key) && !Object.hasOwn(msg, key))) {
+          const { v: _v, ...sent } = JSON.parse(JSON.stringify(obj)) as Record<string, unknown>;
+          const bad = expectedInvalidField(sent);
+          if (bad === undefined) expect(r).toEqual(sent);
+          else expect(r).toMatchObject({ code: 'INVALID_FIELD', field: bad });
+          return;
+        }
         const optional = target === 'clientOrderId';
         if (op === 'delete' && optional) expect(r).toEqual(Object.fromEntries(Object.entries(msg).filter(([k]) => k !== 'clientOrderId')));
         if (op === 'delete' && !optional) expect(r).toMatchObject({ code: 'MISSING_FIELD', field: target });

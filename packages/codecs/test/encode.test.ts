@@ -50,10 +50,12 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec encode', (_name
   });
 
   it('fits a record of maxLength bytes in a buffer of maxLength bytes', () => {
-    // A limit order with the longest symbol and client order id (a trade's record is the longest without one).
-    const longest = { type: 'limit', symbol: 'S'.repeat(32), clientOrderId: 'c'.repeat(64) } as const;
-    const filled = Object.fromEntries(fieldsOf('limit').map(([name]) => [name, Number.MAX_SAFE_INTEGER]));
-    const msg = { ...filled, ...longest, side: 'sell', tif: 'FOK', stp: 'CANCEL_BOTH' } as unknown as Message;
+    // A rejected limit order with the longest symbol and client order id, and its order (a trade's
+    // record is the longest without the optional fields).
+    const longest = { type: 'rejected', symbol: 'S'.repeat(32), clientOrderId: 'c'.repeat(64) } as const;
+    const filled = Object.fromEntries(fieldsOf('rejected').map(([name]) => [name, Number.MAX_SAFE_INTEGER]));
+    const order = { side: 'sell', price: Number.MAX_SAFE_INTEGER, qty: Number.MAX_SAFE_INTEGER, tif: 'FOK', stp: 'CANCEL_BOTH' };
+    const msg = { ...filled, ...longest, commandType: 'limit', reason: 'FOK_NOT_FILLABLE', ...order } as unknown as Message;
     const n = codec.encode(msg, new Uint8Array(codec.maxLength));
     if (codec.name === 'binary') expect(n).toBe(codec.maxLength);
     else expect(n).toBeLessThanOrEqual(codec.maxLength);

@@ -21,7 +21,8 @@ import {
 
 /** A field's range: the symbol rule, a non-negative or a positive safe integer, or a list of values. */
 export type Rule = 'symbol' | 'nat' | 'pos' | readonly string[];
-type Rules<M> = { readonly [K in Exclude<keyof M, 'type' | 'clientOrderId'>]-?: Rule };
+// The required fields only (an optional one's type includes undefined).
+type Rules<M> = { readonly [K in Exclude<keyof M, 'type'> as undefined extends M[K] ? never : K]-?: Rule };
 
 /** Every field of every type, in canonical order, with its range (the README's table). */
 export const RULES: { readonly [T in MessageType]: Rules<Extract<Message, { type: T }>> } = {
@@ -56,6 +57,29 @@ export const fieldsOf = (type: MessageType): [string, Rule][] => Object.entries<
 /** The types whose messages may carry a client order id (optional, after the other fields). */
 export const WITH_CLIENT_ORDER_ID: readonly MessageType[] = ['limit', 'market', 'accepted', 'rejected'];
 
+/** A rejected event's order fields, in canonical order, with their rules: all present or all absent. */
+export const REJECTED_ORDER_RULES: readonly [string, Rule][] = [
+  ['side', SIDES],
+  ['price', 'nat'],
+  ['qty', 'pos'],
+  ['tif', TIMES_IN_FORCE],
+  ['stp', SELF_TRADE_PREVENTIONS],
+];
+
+/**
+ * The field a rejected event's order fields break, if any: an invalid one; one missing while
+ * others are there; any of them on a cancel's or an amend's rejection (named by the first, side);
+ * a price that is not 0 for a market order or positive for a limit order.
+ */
+export function rejectedOrderProblem(m: Record<string, unknown>): string | undefined {
+  for (const [name, rule] of REJECTED_ORDER_RULES) if (m[name] !== undefined && !satisfies(rule, m[name])) return name;
+  const present = REJECTED_ORDER_RULES.filter(([name]) => m[name] !== undefined).length;
+  if (present === 0) return undefined;
+  if (present < REJECTED_ORDER_RULES.length) return REJECTED_ORDER_RULES.find(([name]) => m[name] === undefined)?.[0];
+  if (m.commandType !== 'limit' && m.commandType !== 'market') return 'side';
+  return (m.commandType === 'market' ? m.price === 0 : m.price !== 0) ? undefined : 'price';
+}
+
 /** The client order id rule: 1 to 64 characters of A-Z a-z 0-9 . _ : - */
 export const validClientOrderId = (v: unknown): boolean => typeof v === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(v);
 
@@ -85,6 +109,7 @@ export function expectedInvalidField(m: Record<string, unknown>): string | undef
   for (const [name, rule] of fieldsOf(type as MessageType)) if (!satisfies(rule, m[name])) return name;
   if (!crossFieldOk(m)) return 'price';
   if (WITH_CLIENT_ORDER_ID.includes(type as MessageType) && m.clientOrderId !== undefined && !validClientOrderId(m.clientOrderId)) return 'clientOrderId';
+  if (type === 'rejected') return rejectedOrderProblem(m);
   return undefined;
 }
 
@@ -127,7 +152,16 @@ export const ARBS: { readonly [T in MessageType]: fc.Arbitrary<Message> } = {
     recordArb('accepted', { orderType: fc.constant('limit'), price: posArb }),
     recordArb('accepted', { orderType: fc.constant('market'), price: fc.constant(0) }),
   ),
-  rejected: recordArb('rejected'),
+  rejected: fc.oneof(
+    recordArb('rejected'),
+    // A limit or market order's rejection with the order's fields.
+    fc
+      .tuple(
+        recordArb('rejected', { commandType: fc.constantFrom('limit', 'market') }),
+        fc.record({ side: fc.constantFrom(...SIDES), price: posArb, qty: posArb, tif: fc.constantFrom(...TIMES_IN_FORCE), stp: fc.constantFrom(...SELF_TRADE_PREVENTIONS) }),
+      )
+      .map(([m, order]) => ({ ...m, ...order, price: (m as { commandType: string }).commandType === 'market' ? 0 : order.price }) as Message),
+  ),
   added: recordArb('added'),
   trade: recordArb('trade'),
   canceled: recordArb('canceled'),

@@ -91,7 +91,9 @@ export const MESSAGE_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>>
 
 /**
  * The optional fields of each type, after MESSAGE_FIELDS in canonical order: absent (undefined)
- * or valid. Only orders and the events that answer them carry a client order id.
+ * or valid. Only orders and the events that answer them carry a client order id. A `rejected`
+ * event of a limit or market order may also carry what the order asked for (REJECTED_ORDER_FIELDS,
+ * all of them or none), so that the rejection alone tells the whole order.
  */
 export const OPTIONAL_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>> = {
   limit: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
@@ -99,13 +101,37 @@ export const OPTIONAL_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>
   cancel: [],
   amend: [],
   accepted: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
-  rejected: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
+  rejected: [
+    { name: 'clientOrderId', kind: 'clientOrderId' },
+    oneOf('side', SIDES),
+    nat('price'),
+    pos('qty'),
+    oneOf('tif', TIMES_IN_FORCE),
+    oneOf('stp', SELF_TRADE_PREVENTIONS),
+  ],
   added: [],
   trade: [],
   canceled: [],
   amended: [],
   cmdEnd: [],
 };
+
+/** The optional fields of a `rejected` event that describe the rejected order: all present or all absent. */
+export const REJECTED_ORDER_FIELDS: readonly string[] = ['side', 'price', 'qty', 'tif', 'stp'];
+
+/**
+ * The field that breaks the rule of a rejected event's order fields, if any (each present field
+ * being valid): all of them or none; only for a limit or market order; price 0 for a market order
+ * and positive for a limit order.
+ */
+export function rejectedOrderError(rec: Readonly<Record<string, unknown>>): string | undefined {
+  let present = 0;
+  for (const f of REJECTED_ORDER_FIELDS) if (rec[f] !== undefined) present++;
+  if (present === 0) return undefined;
+  if (present < REJECTED_ORDER_FIELDS.length) return REJECTED_ORDER_FIELDS.find((f) => rec[f] === undefined);
+  if (rec.commandType !== 'limit' && rec.commandType !== 'market') return 'side';
+  return (rec.commandType === 'market' ? rec.price === 0 : rec.price !== 0) ? undefined : 'price';
+}
 
 /** Whether `s` is a valid client order id: 1 to 64 characters of `A-Z a-z 0-9 . _ : -`. */
 export function isValidClientOrderId(s: unknown): s is string {
@@ -153,6 +179,7 @@ export function isValidValue(spec: FieldSpec, v: unknown): boolean {
 /** The rules that span fields, for error messages. */
 export const CROSS_FIELD_RULES: Readonly<Partial<Record<MessageType, string>>> = {
   accepted: 'price is 0 for a market order and positive for a limit order',
+  rejected: 'side, price, qty, tif and stp come all together or not at all, only for a limit or market order, with price 0 for a market order and positive for a limit order',
   amended: 'price is positive, or 0 for a SELF_TRADE_DECREMENT',
 };
 
@@ -180,7 +207,7 @@ export function invalidField(msg: unknown): string | undefined {
     const v = rec[spec.name];
     if (v !== undefined && !isValidValue(spec, v)) return spec.name;
   }
-  return undefined;
+  return type === 'rejected' ? rejectedOrderError(rec) : undefined;
 }
 
 /** The EncodeError INVALID_FIELD for `msg`'s first invalid field in canonical order, or undefined if `msg` is valid. */
