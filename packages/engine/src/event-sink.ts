@@ -11,6 +11,8 @@ import type {
   CanceledEvent,
   CommandType,
   Event,
+  LimitCommand,
+  MarketCommand,
   RejectedEvent,
   RejectReason,
   TimeInForce,
@@ -45,6 +47,8 @@ export class EngineSink implements BookEventSink {
   private tif: TimeInForce = 'GTC';
   /** The current order's client order id (echoed in its accepted or rejected event). */
   private clientOrderId: string | undefined = undefined;
+  /** The current command, if it is an order (its rejection carries what it asked for). */
+  private order: LimitCommand | MarketCommand | undefined = undefined;
 
   private readonly accepted: AcceptedEvent;
   private readonly rejected: RejectedEvent;
@@ -62,7 +66,20 @@ export class EngineSink implements BookEventSink {
     this.eventSeq = lastEventSeq;
     const base = { symbol, seq: 0, eventSeq: 0, ts: 0 };
     this.accepted = { ...base, type: 'accepted', orderType: 'limit', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0, tif: 'GTC', clientOrderId: undefined };
-    this.rejected = { ...base, type: 'rejected', commandType: 'limit', orderId: 0, userId: 0, reason: 'INVALID_QTY', clientOrderId: undefined };
+    this.rejected = {
+      ...base,
+      type: 'rejected',
+      commandType: 'limit',
+      orderId: 0,
+      userId: 0,
+      reason: 'INVALID_QTY',
+      clientOrderId: undefined,
+      side: undefined,
+      price: undefined,
+      qty: undefined,
+      tif: undefined,
+      stp: undefined,
+    };
     this.added = { ...base, type: 'added', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0 };
     this.trade = {
       ...base,
@@ -80,13 +97,14 @@ export class EngineSink implements BookEventSink {
     this.amended = { ...base, type: 'amended', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0, kind: 'REDUCE' };
   }
 
-  /** Starts a command's events; `clientOrderId` is an order's (undefined for other commands). */
-  begin(seq: number, ts: number, userId: number, tif: TimeInForce, clientOrderId: string | undefined, collect: boolean): void {
+  /** Starts a command's events; `order` is the command if it is a limit or market order. */
+  begin(seq: number, ts: number, userId: number, order: LimitCommand | MarketCommand | undefined, collect: boolean): void {
     this.seq = seq;
     this.ts = ts;
     this.userId = userId;
-    this.tif = tif;
-    this.clientOrderId = clientOrderId;
+    this.order = order;
+    this.tif = order?.type === 'limit' ? order.tif : 'GTC';
+    this.clientOrderId = order?.clientOrderId;
     this.count = 0;
     this.collected = collect ? [] : undefined;
   }
@@ -103,8 +121,32 @@ export class EngineSink implements BookEventSink {
     e.orderId = orderId;
     e.userId = this.userId;
     e.reason = reason;
-    e.clientOrderId = this.clientOrderId;
+    this.describeRejected(e, kind === 'limit' || kind === 'market');
     this.emit(e);
+  }
+
+  /** Sets (or clears) what the rejected order asked for, and its client order id. */
+  private describeRejected(e: RejectedEvent, isOrder: boolean): void {
+    const o = isOrder ? this.order : undefined;
+    e.clientOrderId = o?.clientOrderId;
+    if (o === undefined) {
+      e.side = undefined;
+      e.price = undefined;
+      e.qty = undefined;
+      e.tif = undefined;
+      e.stp = undefined;
+      return;
+    }
+    e.side = o.side;
+    e.qty = o.qty;
+    e.stp = o.stp;
+    if (o.type === 'limit') {
+      e.price = o.price;
+      e.tif = o.tif;
+    } else {
+      e.price = 0;
+      e.tif = 'IOC';
+    }
   }
 
   onAccepted(kind: CommandKind, orderId: number, userId: number, side: BookSide, price: number, qty: number): void {
@@ -127,7 +169,7 @@ export class EngineSink implements BookEventSink {
     e.orderId = orderId;
     e.userId = this.userId;
     e.reason = REJECT_NAME[reason] as RejectReason;
-    e.clientOrderId = this.clientOrderId;
+    this.describeRejected(e, kind === CommandKind.Limit || kind === CommandKind.Market);
     this.emit(e);
   }
 
@@ -203,9 +245,18 @@ function copyOf(e: Event): Event {
     const { symbol, seq, eventSeq, ts, orderType, orderId, userId, side, price, qty, tif } = e;
     return { symbol, seq, eventSeq, ts, type: 'accepted', orderType, orderId, userId, side, price, qty, tif };
   }
-  if (e.type === 'rejected' && e.clientOrderId === undefined) {
+  if (e.type === 'rejected') {
     const { symbol, seq, eventSeq, ts, commandType, orderId, userId, reason } = e;
-    return { symbol, seq, eventSeq, ts, type: 'rejected', commandType, orderId, userId, reason };
+    const c: RejectedEvent = { symbol, seq, eventSeq, ts, type: 'rejected', commandType, orderId, userId, reason };
+    if (e.clientOrderId !== undefined) c.clientOrderId = e.clientOrderId;
+    if (e.side !== undefined) {
+      c.side = e.side;
+      c.price = e.price;
+      c.qty = e.qty;
+      c.tif = e.tif;
+      c.stp = e.stp;
+    }
+    return c;
   }
   return { ...e };
 }

@@ -450,8 +450,7 @@ export class SymbolActor {
   private apply(cmd: Command, collect: boolean): void {
     const sink = this.sink;
     const book = this.book;
-    const order = cmd.type === 'limit' || cmd.type === 'market';
-    sink.begin(cmd.seq, cmd.ts, cmd.userId, cmd.type === 'limit' ? cmd.tif : 'GTC', order ? cmd.clientOrderId : undefined, collect);
+    sink.begin(cmd.seq, cmd.ts, cmd.userId, cmd.type === 'limit' || cmd.type === 'market' ? cmd : undefined, collect);
     switch (cmd.type) {
       case 'limit':
         book.submitLimit(cmd.orderId, cmd.userId, SIDE_CODE[cmd.side], cmd.price, cmd.qty, TIF_CODE[cmd.tif], STP_CODE[cmd.stp]);

@@ -17,7 +17,7 @@ const codecs: { name: CodecName; codec: Codec }[] = [
 ];
 
 function open(dataDir: string, codec: CodecName): Promise<Engine> {
-  return Engine.open({ dataDir, symbols: [{ symbol: SYM }], durability: 'batch', codec, segmentSize: SEGMENT });
+  return Engine.open({ dataDir, symbols: [{ symbol: SYM, maxQty: 100 }], durability: 'batch', codec, segmentSize: SEGMENT });
 }
 
 const ofType = <T extends Event['type']>(events: readonly Event[], type: T): Extract<Event, { type: T }>[] =>
@@ -31,7 +31,10 @@ describe.each(codecs)('client order ids ($name codec)', ({ name, codec }) => {
     expect(ofType(rest.events, 'accepted')).toEqual([expect.objectContaining({ orderId: 1, clientOrderId: 'ask-1' })]);
     // A post-only order that would cross: rejected, with its id.
     const post = await engine.submit(limit(SYM, 2, 'buy', 100, 1, { tif: 'POST', clientOrderId: 'post:2' }));
-    expect(ofType(post.events, 'rejected')).toEqual([expect.objectContaining({ orderId: 2, reason: 'POST_ONLY_WOULD_CROSS', clientOrderId: 'post:2' })]);
+    // The rejection tells the whole order: what it asked for, with its id.
+    expect(ofType(post.events, 'rejected')).toEqual([
+      expect.objectContaining({ orderId: 2, reason: 'POST_ONLY_WOULD_CROSS', clientOrderId: 'post:2', side: 'buy', price: 100, qty: 1, tif: 'POST', stp: 'NONE' }),
+    ]);
     const mkt = await engine.submit(market(SYM, 3, 'buy', 2, { clientOrderId: 'mkt.3' }));
     expect(ofType(mkt.events, 'accepted')).toEqual([expect.objectContaining({ orderType: 'market', clientOrderId: 'mkt.3' })]);
     expect(ofType(mkt.events, 'trade')).toHaveLength(1);
@@ -41,10 +44,16 @@ describe.each(codecs)('client order ids ($name codec)', ({ name, codec }) => {
     const notOwner = await engine.submit(cancel(SYM, 1, { userId: 8 }));
     expect(ofType(notOwner.events, 'rejected')[0]).toMatchObject({ reason: 'NOT_OWNER' });
     expect(ofType(notOwner.events, 'rejected')[0]).not.toHaveProperty('clientOrderId');
+    expect(ofType(notOwner.events, 'rejected')[0]).not.toHaveProperty('side');
+    // A market order above the maximum quantity: price 0 and tif IOC, and no client order id to echo.
+    const big = await engine.submit(market(SYM, 5, 'sell', 1000, { stp: 'CANCEL_OLDEST' }));
+    const bigReject = ofType(big.events, 'rejected')[0];
+    expect(bigReject).toMatchObject({ reason: 'QTY_ABOVE_MAX', side: 'sell', price: 0, qty: 1000, tif: 'IOC', stp: 'CANCEL_OLDEST' });
+    expect(bigReject).not.toHaveProperty('clientOrderId');
     await engine.close();
 
     const logged = readCommandLog(cmdDirOf(dataDir, SYM), codec).map((r) => r.msg as Command & { clientOrderId?: string });
-    expect(logged.map((c) => c.clientOrderId)).toEqual(['ask-1', 'post:2', 'mkt.3', undefined, undefined]);
+    expect(logged.map((c) => c.clientOrderId)).toEqual(['ask-1', 'post:2', 'mkt.3', undefined, undefined, undefined]);
     const stored = readOutbox(evDirOf(dataDir, SYM), codec).map((r) => r.msg);
     expect(stored.filter((e) => e.type === 'accepted' || e.type === 'rejected').map((e) => (e as { clientOrderId?: string }).clientOrderId)).toEqual([
       'ask-1',
@@ -52,7 +61,10 @@ describe.each(codecs)('client order ids ($name codec)', ({ name, codec }) => {
       'mkt.3',
       undefined,
       undefined,
+      undefined,
     ]);
+    // The stored rejections hold their orders too.
+    expect(stored.filter((e) => e.type === 'rejected').map((e) => (e as { side?: string }).side)).toEqual(['buy', undefined, 'sell']);
   });
 
   it('are in the events that recovery derives again, byte for byte', async () => {
@@ -60,7 +72,14 @@ describe.each(codecs)('client order ids ($name codec)', ({ name, codec }) => {
     const engine = await open(dataDir, name);
     for (let i = 1; i <= 40; i++) {
       const side = i % 2 === 0 ? 'buy' : 'sell';
-      await engine.submit(i % 5 === 0 ? market(SYM, i, side, 1, { clientOrderId: `m-${i}` }) : limit(SYM, i, side, 100 + (i % 3), 2, { clientOrderId: `l-${i}` }));
+      // Every seventh a post-only order that crosses (a rejection with its order), with or without an id.
+      const o =
+        i % 7 === 0
+          ? limit(SYM, i, side, side === 'buy' ? 200 : 1, 1, { tif: 'POST', ...(i % 2 === 0 ? { clientOrderId: `p-${i}` } : {}) })
+          : i % 5 === 0
+            ? market(SYM, i, side, 1, { clientOrderId: `m-${i}` })
+            : limit(SYM, i, side, 100 + (i % 3), 2, { clientOrderId: `l-${i}` });
+      await engine.submit(o);
     }
     await engine.close();
     const evDir = evDirOf(dataDir, SYM);
