@@ -5,7 +5,7 @@
 // only when true, as the gateway sets it); the tests check that JSON.parse of it equals the object,
 // for every event type and for strings that need escaping.
 
-import type { Event } from '@gx3/codecs';
+import type { Event, RejectedEvent } from '@gx3/codecs';
 import type { OrderResult, OrderView } from './gateway.js';
 
 const PLAIN = /^[A-Za-z0-9_.:\- ]*$/;
@@ -43,13 +43,18 @@ function clientOrderId(id: string | undefined): string {
   return id === undefined ? '' : `,"clientOrderId":${quote(id)}`;
 }
 
+/** The members of a rejected order's request, if its event carries them. */
+function rejectedOrder(e: RejectedEvent): string {
+  return e.side === undefined ? '' : `,"side":"${e.side}","price":${e.price ?? 0},"qty":${e.qty ?? 0},"tif":"${e.tif ?? ''}","stp":"${e.stp ?? ''}"`;
+}
+
 /** The JSON text of one event. */
 export function eventJson(e: Event): string {
   switch (e.type) {
     case 'accepted':
       return `${base(e)},"orderType":"${e.orderType}","orderId":${e.orderId},"userId":${e.userId},"side":"${e.side}","price":${e.price},"qty":${e.qty},"tif":"${e.tif}"${clientOrderId(e.clientOrderId)}}`;
     case 'rejected':
-      return `${base(e)},"commandType":"${e.commandType}","orderId":${e.orderId},"userId":${e.userId},"reason":"${e.reason}"${clientOrderId(e.clientOrderId)}}`;
+      return `${base(e)},"commandType":"${e.commandType}","orderId":${e.orderId},"userId":${e.userId},"reason":"${e.reason}"${clientOrderId(e.clientOrderId)}${rejectedOrder(e)}}`;
     case 'added':
       return `${base(e)},"orderId":${e.orderId},"userId":${e.userId},"side":"${e.side}","price":${e.price},"qty":${e.qty}}`;
     case 'trade':

@@ -5,7 +5,7 @@
 // At start it reads the outbox's tail (up to `historyBytes`) to seed the order history and the
 // recent trades, then seeds the live orders and levels from the recovered book.
 
-import { BinaryCodec, DecodedMessage, type AcceptedEvent, type Codec, type Event, type TradeEvent } from '@gx3/codecs';
+import { BinaryCodec, DecodedMessage, type AcceptedEvent, type Codec, type Event, type RejectedEvent, type TradeEvent } from '@gx3/codecs';
 import type { SymbolActor } from '@gx3/engine';
 import { Side as BookSide, TimeInForce as BookTif } from '@gx3/orderbook';
 import { listSegments, nodeFileIO, WalReader, WalRecord } from '@gx3/wal';
@@ -33,6 +33,8 @@ export interface RecoveredClientOrder {
   readonly clientOrderId: string;
   /** Its accepted event; undefined for a rejected order. */
   readonly accepted: AcceptedEvent | undefined;
+  /** Its rejected event; undefined for an accepted order. */
+  readonly rejected: RejectedEvent | undefined;
   /** The events of its command: its outcome. */
   readonly events: Event[];
 }
@@ -165,6 +167,7 @@ export class EventFeed {
       orderId: e.orderId,
       clientOrderId: e.clientOrderId,
       accepted: first.type === 'accepted' ? first : undefined,
+      rejected: first.type === 'rejected' ? first : undefined,
       events: [first],
     };
     this.recovered.push(started);

@@ -115,10 +115,12 @@ export class Gateway {
     // The orders of all symbols in the order they were taken (as the live window saw them), so
     // that trimming to the window keeps the newest ids whatever their symbol.
     for (const r of mergeByTime([...this.feeds.values()].map((f) => f.takeRecoveredClientOrders()))) {
-      const a = r.accepted;
-      const limit = a?.orderType === 'limit';
+      const a = r.accepted ?? r.rejected;
+      const limit = r.accepted !== undefined ? r.accepted.orderType === 'limit' : r.rejected?.commandType === 'limit';
+      const type = r.accepted !== undefined ? r.accepted.orderType : r.rejected?.commandType;
+      // A rejection logged before rejections carried their orders says nothing: then nothing is compared.
       const request: RequestPrint =
-        a === undefined ? {} : { side: a.side, type: a.orderType, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined };
+        a?.side === undefined ? {} : { side: a.side, type, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined, stp: r.rejected?.stp };
       const key = clientOrderKey(r.userId, r.symbol, r.clientOrderId);
       this.clientOrders.delete(key);
       this.clientOrders.set(key, { request, result: Promise.resolve({ order: this.view(r.symbol, r.orderId), events: r.events }) });
@@ -179,12 +181,6 @@ export class Gateway {
       req.type === 'limit'
         ? { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'limit', side: req.side, price: req.price, qty: req.qty, tif: req.tif, stp: req.stp, clientOrderId: req.clientOrderId }
         : { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'market', side: req.side, qty: req.qty, stp: req.stp, clientOrderId: req.clientOrderId };
-    try {
-      // Always, so that nothing a refused submission left under this id (which the next order gets) remains.
-      this.feed(req.symbol).state.rememberSubmitted(orderId, { side: req.side, tif: req.type === 'market' ? 'IOC' : req.tif, price: req.price, qty: req.qty });
-    } catch (err) {
-      return rejected(err);
-    }
     return this.submit(cmd, () => {
       this.nextOrderId.set(req.symbol, orderId + 1);
     }).then((events) => ({ order: this.view(req.symbol, orderId), events }));

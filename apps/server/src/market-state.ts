@@ -30,15 +30,6 @@ export interface OrderState {
   updatedAt: number;
 }
 
-/** An order as the gateway submitted it. */
-export interface SubmittedOrder {
-  readonly side: Side;
-  readonly tif: TimeInForce;
-  /** The limit price (0 for a market order). */
-  readonly price: number;
-  readonly qty: number;
-}
-
 export interface PublicTrade {
   /** The trade's event sequence number: unique per symbol, increasing. */
   id: number;
@@ -120,11 +111,6 @@ export class MarketState {
   private readonly trades: PublicTrade[] = [];
   private tradeHead = 0;
   private changes: L2Changes = { bids: new Map(), asks: new Map() };
-  /**
-   * What the gateway submitted for orders not in the outbox yet (set before it submits): the
-   * request, for the view of a rejected order (its event carries only the client order id).
-   */
-  private readonly submitted = new Map<number, SubmittedOrder>();
 
   constructor(
     readonly symbol: string,
@@ -169,11 +155,6 @@ export class MarketState {
     }
   }
 
-  /** Remembers what is submitted as `orderId` (replacing what a refused submission left under it). */
-  rememberSubmitted(orderId: number, order: SubmittedOrder): void {
-    this.submitted.set(orderId, order);
-  }
-
   getOrder(orderId: number): OrderState | undefined {
     return this.orders.get(orderId);
   }
@@ -214,7 +195,6 @@ export class MarketState {
     this.lastEventSeq = e.eventSeq;
     switch (e.type) {
       case 'accepted': {
-        this.submitted.delete(e.orderId);
         const o: OrderState = {
           orderId: e.orderId,
           symbol: this.symbol,
@@ -239,18 +219,16 @@ export class MarketState {
       case 'rejected': {
         if (e.commandType !== 'limit' && e.commandType !== 'market') return;
         if (this.orders.get(e.orderId)?.resting === true) return; // a duplicate id: the live order is unchanged
-        // The request as submitted, when this process submitted it (not after a restart).
-        const sub = this.submitted.get(e.orderId);
-        this.submitted.delete(e.orderId);
+        // The rejection carries what the order asked for (events logged before it did: unknown, shown as zeros).
         const o: OrderState = {
           orderId: e.orderId,
           symbol: this.symbol,
           userId: e.userId,
-          side: sub?.side ?? 'buy',
+          side: e.side ?? 'buy',
           type: e.commandType,
-          tif: sub?.tif ?? 'GTC',
-          price: sub?.price ?? 0,
-          qty: sub?.qty ?? 0,
+          tif: e.tif ?? 'GTC',
+          price: e.price ?? 0,
+          qty: e.qty ?? 0,
           filledQty: 0,
           remainingQty: 0,
           status: 'rejected',

@@ -109,8 +109,11 @@ function allEvents(): Event[] {
   for (const commandType of COMMAND_TYPES) {
     for (const reason of REJECT_REASONS) {
       n++;
-      const cid = n % 2 === 0 && (commandType === 'limit' || commandType === 'market') ? { clientOrderId: `r-${n}` } : {};
-      out.push(rejected({ commandType, reason, seq: n, eventSeq: n, orderId: n, userId: MAX, ...cid }));
+      const isOrder = commandType === 'limit' || commandType === 'market';
+      const cid = n % 2 === 0 && isOrder ? { clientOrderId: `r-${n}` } : {};
+      // Every third order's rejection with what the order asked for.
+      const order = n % 3 === 0 && isOrder ? { side: 'sell' as const, price: commandType === 'market' ? 0 : MAX - n, qty: n, tif: 'FOK' as const, stp: 'CANCEL_BOTH' as const } : {};
+      out.push(rejected({ commandType, reason, seq: n, eventSeq: n, orderId: n, userId: MAX, ...cid, ...order }));
     }
   }
   for (const side of SIDES) {

@@ -41,9 +41,12 @@ describe('client order ids across a restart', () => {
       expect(mktAgain.body).toMatchObject({ duplicate: true, order: { orderId: mkt.body.order?.orderId } });
       expect(mktAgain.body.events).toEqual(mkt.body.events);
 
-      // A rejected order's event does not say what it asked for: its id answers as the rejection.
+      // A rejected order is recovered whole (its event says what it asked for), and compared as such.
       const fokAgain = await alice.post({ side: 'buy', price: 400, qty: 9, tif: 'FOK', clientOrderId: 'rej-2' });
-      expect(fokAgain.body).toMatchObject({ duplicate: true, order: { orderId: fok.body.order?.orderId, status: 'rejected', reason: 'FOK_NOT_FILLABLE' } });
+      expect(fokAgain.body).toMatchObject({ duplicate: true, order: { ...fok.body.order } });
+      expect(fokAgain.body.events).toEqual(fok.body.events);
+      const fokOther = await alice.post({ side: 'buy', price: 400, qty: 9, tif: 'FOK', stp: 'CANCEL_BOTH', clientOrderId: 'rej-2' });
+      expect(fokOther.status).toBe(409);
 
       // A different order under a recovered id is a conflict.
       for (const change of [{ qty: 6 }, { price: 501 }, { side: 'buy' as const }, { tif: 'IOC' as const }]) {
