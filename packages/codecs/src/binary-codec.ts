@@ -103,6 +103,9 @@ function u64s(...names: string[]): (readonly [string, 'u64 LE'])[] {
   return names.map((n) => [n, 'u64 LE'] as const);
 }
 
+/** The size of a rejected event's order block: side, tif, stp (u8 each), price, qty (u64 each). */
+const ORDER_BLOCK = 19;
+
 /** The layout of each message type: every field's offset, size and encoding. */
 export const BINARY_LAYOUTS: Readonly<Record<MessageType, readonly BinaryField[]>> = Object.fromEntries(
   MESSAGE_TYPES.map((type): [MessageType, BinaryField[]] => {
@@ -145,7 +148,7 @@ const FIXED = Object.fromEntries(
 /** The longest binary record of any valid message. */
 export const BINARY_MAX_LENGTH = Math.max(
   ...MESSAGE_TYPES.map(
-    (t) => FIXED[t] + MAX_SYMBOL_LENGTH + (OPTIONAL_FIELDS[t].length > 0 ? 1 + MAX_CLIENT_ORDER_ID_LENGTH : 0) + (t === 'rejected' ? 19 : 0),
+    (t) => FIXED[t] + MAX_SYMBOL_LENGTH + (OPTIONAL_FIELDS[t].length > 0 ? 1 + MAX_CLIENT_ORDER_ID_LENGTH : 0) + (t === 'rejected' ? ORDER_BLOCK : 0),
   ),
 );
 
@@ -709,9 +712,6 @@ function clientIdString(b: Uint8Array, start: number, end: number): string {
   for (let i = start; i < end; i++) id += String.fromCharCode(b[i] as number);
   return id;
 }
-
-/** The size of a rejected event's order block: side, tif, stp (u8 each), price, qty (u64 each). */
-const ORDER_BLOCK = 19;
 
 /**
  * Reads what follows a rejected event's symbol into `out`: nothing; a client order id; or a client
