@@ -1,14 +1,25 @@
 // One engine per data directory. A second process opening the same logs would append over the
-// first one's records, and its recovery could cut the first one's live tail as torn: opening takes
-// `<dataDir>/LOCK`, holding the owner's pid, host and start time and created whole (a synced
-// temporary file hard-linked into place, so that no crash leaves an empty lock); closing removes it. A lock left by a process that is gone (a crash) is taken over. What cannot be
-// checked is refused: a lock from another host (a shared filesystem), or one being written.
+// first one's records, and its recovery could cut the first one's live tail as torn. Opening takes
+// two locks:
+// - on Linux, a host guard: a listening socket in the abstract namespace named after the
+//   directory's real path. Binding it is atomic and the kernel releases it when its process dies
+//   (even by SIGKILL), so of the engines of one host that race for a directory (two that find the
+//   same stale lock file, say) exactly one gets past it;
+// - `<dataDir>/LOCK`, holding the owner's pid, host and start time, created whole (a synced
+//   temporary file hard-linked into place, so that no crash leaves an empty lock). It names the
+//   holder in errors, and covers what the guard cannot see: another host on a shared filesystem,
+//   another network namespace, another platform.
+// Closing releases both. A lock file left by a process that is gone (a crash) is taken over. What
+// cannot be checked is refused: a lock from another host, or one being written.
 //
 // Limits: a crashed owner's pid reused by an unrelated process keeps the lock (the error says how
-// to remove it); two processes that find the same stale lock at the same instant may both take it
-// over (the window is one unlink and one exclusive create).
+// to remove it). Without the guard (not Linux, or engines in different network namespaces), two
+// processes that find the same stale lock file at the same instant may both take it over (the
+// window is one unlink and one exclusive create).
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EngineError } from './errors.js';
@@ -40,10 +51,11 @@ export class DataDirLock {
     readonly file: string,
     private readonly key: string,
     private readonly content: string,
+    private readonly guard: net.Server | undefined,
   ) {}
 
-  /** Takes the lock of `dataDir` (which must exist); throws EngineError LOCKED if another live engine holds it. */
-  static acquire(dataDir: string): DataDirLock {
+  /** Takes the lock of `dataDir` (which must exist); rejects with EngineError LOCKED if another live engine holds it. */
+  static async acquire(dataDir: string): Promise<DataDirLock> {
     // The real path: the same directory reached through a symbolic link is the same lock.
     let key: string;
     try {
@@ -53,32 +65,85 @@ export class DataDirLock {
     }
     const file = path.join(key, LOCK_FILE);
     if (heldHere.has(key)) throw locked(file, `an engine of this process (pid ${process.pid}) has it open`);
-    const holder: Holder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
-    const content = `${JSON.stringify(holder)}\n`;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      if (create(file, content)) {
-        heldHere.add(key);
-        removeStrayTemps(key);
-        return new DataDirLock(file, key, content);
+    heldHere.add(key); // before waiting for the guard: a second open in this process is refused meanwhile
+    let guard: net.Server | undefined;
+    try {
+      guard = await hostGuard(key, file);
+      const holder: Holder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+      const content = `${JSON.stringify(holder)}\n`;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        if (create(file, content)) {
+          removeStrayTemps(key);
+          return new DataDirLock(file, key, content, guard);
+        }
+        const why = liveHolder(file);
+        if (why !== undefined) throw locked(file, why);
+        fs.rmSync(file, { force: true }); // left over by a process that is gone
       }
-      const why = liveHolder(file);
-      if (why !== undefined) throw locked(file, why);
-      fs.rmSync(file, { force: true }); // left over by a process that is gone
+      throw locked(file, 'other processes keep taking it');
+    } catch (err) {
+      heldHere.delete(key);
+      guard?.close();
+      throw err;
     }
-    throw locked(file, 'other processes keep taking it');
   }
 
   /** Removes the lock file, if it is still this one's. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    heldHere.delete(this.key);
     try {
       if (fs.readFileSync(this.file, 'utf8') === this.content) fs.rmSync(this.file);
     } catch {
       // already gone
     }
+    // The guard last: until the file is gone, no other engine of this host may start taking it over.
+    this.guard?.close();
+    heldHere.delete(this.key);
   }
+}
+
+/** The abstract socket name of a directory's host guard (79 bytes; the limit is 107). */
+export function guardName(key: string): string {
+  return `\0gx3-data-dir-${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/**
+ * Binds the host guard of the directory whose real path is `key`: resolves with its server, or
+ * undefined where abstract sockets do not exist (not Linux, or a sandbox that refuses them: the
+ * lock file alone then); rejects with LOCKED if another process of this host holds it.
+ */
+function hostGuard(key: string, file: string): Promise<net.Server | undefined> {
+  if (process.platform !== 'linux') return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    // Nothing is served: a connection (someone probing) is closed at once.
+    const server = net.createServer((socket) => socket.destroy());
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') reject(locked(file, describeHolder(file)));
+      else resolve(undefined);
+    });
+    server.listen({ path: guardName(key) }, () => {
+      server.removeAllListeners('error');
+      server.on('error', () => {
+        // An accept error after listening: the guard stays bound, which is all it is for.
+      });
+      server.unref();
+      resolve(server);
+    });
+  });
+}
+
+/** Who holds the lock, from its file, for a refusal by the host guard. */
+function describeHolder(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return 'another process of this host, which has not written its lock file yet';
+  }
+  const holder = parseHolder(text);
+  if (holder === undefined) return 'another process of this host (its lock file is being written)';
+  return `process ${holder.pid} on ${holder.host}, since ${holder.since}`;
 }
 
 /**

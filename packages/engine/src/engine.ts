@@ -50,24 +50,11 @@ export class Engine {
   private closed = false;
   private readonly lock: DataDirLock;
 
-  private constructor(options: EngineOptions) {
+  private constructor(options: EngineOptions, checked: CheckedOptions, lock: DataDirLock) {
     this.dataDir = options.dataDir;
-    this.codec = typeof options.codec === 'object' ? options.codec : codecByName(options.codec ?? 'binary');
-    const durability = options.durability ?? 'batch';
-    if (!['none', 'batch', 'interval'].includes(durability)) throw new EngineError('INVALID_CONFIG', `durability must be none, batch or interval, got ${durability}`);
-    const batchMax = options.batchMax ?? 512;
-    const mailboxSize = options.mailboxSize ?? 65_536;
-    if (!Number.isSafeInteger(batchMax) || batchMax < 1) throw new EngineError('INVALID_CONFIG', `batchMax must be a positive integer, got ${batchMax}`);
-    if (!Number.isSafeInteger(mailboxSize) || mailboxSize < 1 || mailboxSize > 1 << 24) {
-      throw new EngineError('INVALID_CONFIG', `mailboxSize must be an integer in 1..2^24, got ${mailboxSize}`);
-    }
-    if (options.symbols.length === 0) throw new EngineError('INVALID_CONFIG', 'no symbols configured');
-    try {
-      fs.mkdirSync(this.dataDir, { recursive: true });
-    } catch (err) {
-      throw new EngineError('INVALID_CONFIG', `cannot create ${this.dataDir}: ${(err as Error).message}`, { cause: err });
-    }
-    this.lock = DataDirLock.acquire(this.dataDir);
+    this.codec = checked.codec;
+    const { durability, batchMax, mailboxSize } = checked;
+    this.lock = lock;
     try {
       for (const config of options.symbols) {
         if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -`);
@@ -104,10 +91,11 @@ export class Engine {
   }
 
   /** Opens every symbol's logs and recovers its book (torn tails repaired, missing events derived again). */
-  static open(options: EngineOptions): Promise<Engine> {
-    return new Promise((resolve) => {
-      resolve(new Engine(options));
-    });
+  static async open(options: EngineOptions): Promise<Engine> {
+    const checked = checkOptions(options);
+    const lock = await DataDirLock.acquire(options.dataDir);
+    // From here on, a failure releases the lock (the constructor does, once its actors are closed).
+    return new Engine(options, checked, lock);
   }
 
   get symbols(): string[] {
@@ -170,6 +158,33 @@ export class Engine {
       }),
     );
   }
+}
+
+interface CheckedOptions {
+  readonly codec: Codec;
+  readonly durability: Durability;
+  readonly batchMax: number;
+  readonly mailboxSize: number;
+}
+
+/** The options' values, checked; creates the data directory. Throws EngineError INVALID_CONFIG. */
+function checkOptions(options: EngineOptions): CheckedOptions {
+  const codec = typeof options.codec === 'object' ? options.codec : codecByName(options.codec ?? 'binary');
+  const durability = options.durability ?? 'batch';
+  if (!['none', 'batch', 'interval'].includes(durability)) throw new EngineError('INVALID_CONFIG', `durability must be none, batch or interval, got ${durability}`);
+  const batchMax = options.batchMax ?? 512;
+  const mailboxSize = options.mailboxSize ?? 65_536;
+  if (!Number.isSafeInteger(batchMax) || batchMax < 1) throw new EngineError('INVALID_CONFIG', `batchMax must be a positive integer, got ${batchMax}`);
+  if (!Number.isSafeInteger(mailboxSize) || mailboxSize < 1 || mailboxSize > 1 << 24) {
+    throw new EngineError('INVALID_CONFIG', `mailboxSize must be an integer in 1..2^24, got ${mailboxSize}`);
+  }
+  if (options.symbols.length === 0) throw new EngineError('INVALID_CONFIG', 'no symbols configured');
+  try {
+    fs.mkdirSync(options.dataDir, { recursive: true });
+  } catch (err) {
+    throw new EngineError('INVALID_CONFIG', `cannot create ${options.dataDir}: ${(err as Error).message}`, { cause: err });
+  }
+  return { codec, durability, batchMax, mailboxSize };
 }
 
 const CLOSED = refusal('CLOSED', 'the engine is closed');

@@ -152,7 +152,14 @@ export class SymbolActor {
     };
     const started = performance.now();
     const io = options.io ?? nodeFileIO;
-    this.cmdLog = WalWriter.open(cmdDir, walOptions);
+    try {
+      this.cmdLog = WalWriter.open(cmdDir, walOptions);
+    } catch (err) {
+      // A damaged command log found by the open's check of its last segment (a clean close marker
+      // skips that check, and the replay below finds it instead): a failed recovery either way, as
+      // for the outbox.
+      throw new EngineError('RECOVERY_FAILED', `cannot recover ${this.symbol} from ${options.dir}: ${(err as Error).message}`, { cause: err });
+    }
     let tornTails = this.cmdLog.repaired ? 1 : 0;
     let outbox: EventOutbox | undefined;
     try {

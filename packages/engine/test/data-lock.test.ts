@@ -166,7 +166,7 @@ describe('the data directory lock', () => {
     // Takes and releases the lock as fast as it can, so that a kill lands inside acquire() often.
     const script = `const { DataDirLock } = await import(${JSON.stringify(lockModule)});
 process.stdout.write('ready\\n');
-for (;;) DataDirLock.acquire(${JSON.stringify(dataDir)}).release();`;
+for (;;) (await DataDirLock.acquire(${JSON.stringify(dataDir)})).release();`;
     for (let trial = 0; trial < 20; trial++) {
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
       children.push(child);
@@ -220,5 +220,78 @@ for (;;) DataDirLock.acquire(${JSON.stringify(dataDir)}).release();`;
     expect((err as EngineError).code).toBe('RECOVERY_FAILED');
     for (let i = 0; i < 50 && fs.existsSync(path.join(dataDir, 'LOCK')); i++) await new Promise((r) => setTimeout(r, 10));
     expect(fs.existsSync(path.join(dataDir, 'LOCK'))).toBe(false);
+    // The host guard is released too: opening again meets the damaged log, not the lock.
+    const again = await open(dataDir).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((again as EngineError).code).toBe('RECOVERY_FAILED');
+  });
+
+  it.runIf(process.platform === 'linux')('a live engine of this host keeps the directory even when its lock file is gone or looks stale (the host guard)', async () => {
+    const dataDir = tmpDir();
+    const child = await holder(dataDir);
+    const lock = path.join(dataDir, 'LOCK');
+    // Its lock file removed: the moment between a racer's takeover and its exclusive create.
+    fs.rmSync(lock);
+    expect((await lockedError(open(dataDir))).message).toContain('has not written its lock file yet');
+    // Its lock file replaced by one of a process that is gone: a takeover would succeed on the file alone.
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((r) => gone.once('exit', r));
+    fs.writeFileSync(lock, JSON.stringify({ pid: gone.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' }));
+    expect((await lockedError(open(dataDir))).message).toContain(`process ${String(gone.pid)}`);
+    expect(fs.existsSync(lock)).toBe(true);
+    await killAndReap(child);
+    // The kernel released the guard with its process: the stale file is taken over.
+    const engine = await open(dataDir);
+    expect(lockOf(dataDir).pid).toBe(process.pid);
+    await engine.close();
+  });
+
+  it('of several processes that find the same stale lock at once, exactly one opens the directory', async () => {
+    const dataDir = tmpDir();
+    const gone = spawn(process.execPath, ['-e', '']);
+    await new Promise((r) => gone.once('exit', r));
+    fs.writeFileSync(path.join(dataDir, 'LOCK'), JSON.stringify({ pid: gone.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' }));
+    const engine = pathToFileURL(path.join(PACKAGE_DIR, 'dist/index.js')).href;
+    // Each waits for the go file, opens, reports, and holds the directory until killed.
+    const go = path.join(tmpDir(), 'go');
+    const script = `const { Engine } = await import(${JSON.stringify(engine)});
+const fs = await import('node:fs');
+process.stdout.write('ready\\n');
+while (!fs.existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));
+try {
+  await Engine.open({ dataDir: ${JSON.stringify(dataDir)}, symbols: [{ symbol: 'BTCUSDT' }], durability: 'batch', segmentSize: ${SEGMENT} });
+  process.stdout.write('opened\\n');
+} catch (err) {
+  process.stdout.write((err.code ?? 'error: ' + err.message) + '\\n');
+}
+setInterval(() => {}, 1000);`;
+    const outcomes = Array.from({ length: 6 }, () => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      let out = '';
+      const ready = new Promise<void>((resolve) => {
+        child.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('ready')) resolve();
+        });
+      });
+      const outcome = new Promise<string>((resolve) => {
+        child.stdout?.on('data', () => {
+          const line = out.split('\n')[1];
+          if (line) resolve(line);
+        });
+        child.once('exit', (code) => {
+          resolve(`exited ${String(code)}`);
+        });
+      });
+      return { ready, outcome };
+    });
+    await Promise.all(outcomes.map((o) => o.ready));
+    fs.writeFileSync(go, '');
+    const results = await Promise.all(outcomes.map((o) => o.outcome));
+    expect(results.filter((r) => r === 'opened')).toHaveLength(1);
+    expect(results.filter((r) => r === 'LOCKED')).toHaveLength(5);
   });
 });
