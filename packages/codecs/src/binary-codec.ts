@@ -126,6 +126,10 @@ export const BINARY_LAYOUTS: Readonly<Record<MessageType, readonly BinaryField[]
         { offset: 1, size: 0, field: 'clientOrderId', encoding: 'ASCII' },
       );
     }
+    if (type === 'accepted') {
+      // The order's stp (optional), after the client order id (whose length is then 0 when there is none).
+      fields.push({ offset: 0, size: 1, field: 'stp (optional)', encoding: 'u8 enum' });
+    }
     if (type === 'rejected') {
       // The rejected order (optional), after the client order id (whose length is then 0 when there is none).
       fields.push(
@@ -148,7 +152,7 @@ const FIXED = Object.fromEntries(
 /** The longest binary record of any valid message. */
 export const BINARY_MAX_LENGTH = Math.max(
   ...MESSAGE_TYPES.map(
-    (t) => FIXED[t] + MAX_SYMBOL_LENGTH + (OPTIONAL_FIELDS[t].length > 0 ? 1 + MAX_CLIENT_ORDER_ID_LENGTH : 0) + (t === 'rejected' ? ORDER_BLOCK : 0),
+    (t) => FIXED[t] + MAX_SYMBOL_LENGTH + (OPTIONAL_FIELDS[t].length > 0 ? 1 + MAX_CLIENT_ORDER_ID_LENGTH : 0) + (t === 'rejected' ? ORDER_BLOCK : t === 'accepted' ? 1 : 0),
   ),
 );
 
@@ -411,8 +415,11 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   const side = SIDES.indexOf(m.side);
   const tif = TIMES_IN_FORCE.indexOf(m.tif);
   const cid = m.clientOrderId;
-  const cidSize = clientIdSize(cid);
+  // With an stp, the client order id's length byte is there even without one (0), then the stp.
+  const stp = m.stp === undefined ? 0 : SELF_TRADE_PREVENTIONS.indexOf(m.stp);
+  const cidSize = m.stp === undefined ? clientIdSize(cid) : cid === undefined ? 1 : clientIdSize(cid);
   if (
+    stp < 0 ||
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(price) && price >= 0 && isInt(qty) && qty >= 1) ||
@@ -422,7 +429,7 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   ) {
     throw refuse(m);
   }
-  const n = ACCEPTED + symbol.length + cidSize;
+  const n = ACCEPTED + symbol.length + cidSize + (m.stp === undefined ? 0 : 1);
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_ACCEPTED;
@@ -439,7 +446,13 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   v[6] = qty;
   writeU64s(buf, o + INTS.accepted.at, 7);
   symbolAt(buf, o + ACCEPTED - 1, symbol);
-  clientIdAt(buf, o + ACCEPTED + symbol.length, cid);
+  if (m.stp === undefined) {
+    clientIdAt(buf, o + ACCEPTED + symbol.length, cid);
+  } else {
+    if (cid === undefined) buf[o + ACCEPTED + symbol.length] = 0;
+    else clientIdAt(buf, o + ACCEPTED + symbol.length, cid);
+    buf[o + n - 1] = stp;
+  }
   return n;
 }
 
@@ -714,6 +727,28 @@ function clientIdString(b: Uint8Array, start: number, end: number): string {
 }
 
 /**
+ * Reads what follows an accepted event's symbol into `out`: nothing; a client order id; or a client
+ * order id (length 0 when there is none) then the order's stp.
+ */
+function acceptedTrailer(b: Uint8Array, o: number, length: number, out: DecodedMessage): void {
+  const at = symbolEnd;
+  out.clientOrderId = undefined;
+  out.orderDetails = false;
+  if (length === at) return;
+  const n = b[o + at] as number;
+  if (n > MAX_CLIENT_ORDER_ID_LENGTH) throw badField('clientOrderId', o + at, `length ${n} (0 to ${MAX_CLIENT_ORDER_ID_LENGTH})`);
+  const idEnd = at + 1 + n;
+  if (length < idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its clientOrderId (${idEnd} bytes)`, `@${o + length}`);
+  if (n === 0 && length === idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, before its stp (a clientOrderId length of 0 announces one)`, `@${o + length}`);
+  const end = length === idEnd ? idEnd : idEnd + 1;
+  if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
+  if (n > 0) out.clientOrderId = clientIdString(b, o + at + 1, o + idEnd);
+  if (end === idEnd) return;
+  out.stp = readEnum(b, o + idEnd, SELF_TRADE_PREVENTIONS, 'stp');
+  out.orderDetails = true;
+}
+
+/**
  * Reads what follows a rejected event's symbol into `out`: nothing; a client order id; or a client
  * order id (length 0 when there is none) then the order block.
  */
@@ -834,7 +869,7 @@ function decodeAmend(b: Uint8Array, o: number, length: number, out: DecodedMessa
 
 function decodeAccepted(b: Uint8Array, o: number, length: number, out: DecodedMessage, symbols: SymbolCache): DecodedMessage {
   const symbol = symbolOf(symbols, b, o, length, ACCEPTED, true);
-  const clientOrderId = clientIdOf(b, o, length);
+  acceptedTrailer(b, o, length, out);
   const v = readU64s(b, o, INTS.accepted);
   const orderType = readEnum(b, o + 2, ORDER_TYPES, 'orderType');
   const side = readEnum(b, o + 3, SIDES, 'side');
@@ -853,7 +888,6 @@ function decodeAccepted(b: Uint8Array, o: number, length: number, out: DecodedMe
   out.price = price;
   out.qty = v[6] as number;
   out.tif = tif;
-  out.clientOrderId = clientOrderId;
   return out;
 }
 

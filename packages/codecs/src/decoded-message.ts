@@ -49,7 +49,10 @@ export class DecodedMessage {
    * has none (like every field, meaningful only for those types: other records leave it as it was).
    */
   clientOrderId: string | undefined = undefined;
-  /** Whether a `rejected` record carries its order's side, price, qty, tif and stp. */
+  /**
+   * Whether a `rejected` record carries its order's side, price, qty, tif and stp; whether an
+   * `accepted` record carries its order's stp.
+   */
   orderDetails = false;
 
   /** A new plain message with the fields of `type` (allocates). */
@@ -117,7 +120,9 @@ export class DecodedMessage {
           qty: this.qty,
           tif: this.tif,
         };
-        return withClientOrderId(m, this.clientOrderId);
+        withClientOrderId(m, this.clientOrderId);
+        if (this.orderDetails) m.stp = this.stp;
+        return m;
       }
       case 'rejected': {
         const m: Message = {

@@ -289,6 +289,8 @@ export class JsonCodec implements Codec {
         throw new DecodeError('INVALID_FIELD', `decode: rejected: invalid ${bad}: ${show(rec[bad])} (${CROSS_FIELD_RULES.rejected ?? ''})`, bad);
       }
       out.orderDetails = present > (rec.clientOrderId === undefined ? 0 : 1);
+    } else if (type === 'accepted') {
+      out.orderDetails = rec.stp !== undefined;
     }
 
     const keys = Object.keys(rec);

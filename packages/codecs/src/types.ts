@@ -132,6 +132,11 @@ export interface AcceptedEvent extends EventBase {
   tif: TimeInForce;
   /** The order's client order id, if its command had one. */
   clientOrderId?: string | undefined;
+  /**
+   * The order's self-trade prevention, so that the accepted event alone tells what the order asked
+   * for (the engine always sets it; events logged before it did have none).
+   */
+  stp?: SelfTradePrevention | undefined;
 }
 
 export interface RejectedEvent extends EventBase {

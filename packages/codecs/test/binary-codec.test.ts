@@ -32,7 +32,8 @@ describe('binary layouts', () => {
     for (const type of MESSAGE_TYPES) {
       const layout = BINARY_LAYOUTS[type];
       const cid = WITH_CLIENT_ORDER_ID.includes(type) ? ['clientOrderId length (optional)', 'clientOrderId'] : [];
-      const order = type === 'rejected' ? ['side (optional)', 'tif (optional)', 'stp (optional)', 'price (optional)', 'qty (optional)'] : [];
+      const order =
+        type === 'rejected' ? ['side (optional)', 'tif (optional)', 'stp (optional)', 'price (optional)', 'qty (optional)'] : type === 'accepted' ? ['stp (optional)'] : [];
       expect(layout.map((f) => f.field).sort()).toEqual(['version', 'type', ...fieldsOf(type).map(([n]) => n), 'symbol length', ...cid, ...order].sort());
       const symbolAt = layout.findIndex((f) => f.field === 'symbol');
       let at = 0;
@@ -53,7 +54,9 @@ describe('binary layouts', () => {
       expect(layout.slice(symbolAt + 3)).toEqual(
         order.length === 0
           ? []
-          : [
+          : type === 'accepted'
+            ? [{ offset: 0, size: 1, field: 'stp (optional)', encoding: 'u8 enum' }]
+            : [
               { offset: 0, size: 1, field: 'side (optional)', encoding: 'u8 enum' },
               { offset: 1, size: 1, field: 'tif (optional)', encoding: 'u8 enum' },
               { offset: 2, size: 1, field: 'stp (optional)', encoding: 'u8 enum' },
@@ -73,11 +76,12 @@ describe('binary layouts', () => {
         const read: Record<string, unknown> = {};
         const symbolEnd = (BINARY_LAYOUTS[msg.type].find((f) => f.field === 'symbol')?.offset ?? 0) + msg.symbol.length;
         const cid = (msg as { clientOrderId?: string }).clientOrderId;
-        const order = msg.type === 'rejected' && msg.side !== undefined ? msg : undefined;
+        // The rejected order, or the accepted order's stp.
+        const order = (msg.type === 'rejected' && msg.side !== undefined) || (msg.type === 'accepted' && msg.stp !== undefined) ? msg : undefined;
         const orderAt = symbolEnd + (cid === undefined ? 1 : 1 + cid.length);
         for (const f of BINARY_LAYOUTS[msg.type]) {
           if (f.field.endsWith(' (optional)') && f.field !== 'clientOrderId length (optional)') {
-            // The rejected order, after the client order id (a length of 0 when there is none).
+            // The rejected order or the accepted stp, after the client order id (a length of 0 when there is none).
             if (order === undefined) continue;
             const name = f.field.replace(' (optional)', '');
             const at = orderAt + f.offset;
@@ -99,7 +103,7 @@ describe('binary layouts', () => {
           }
         }
         for (const [name] of fieldsOf(msg.type)) expect(read[name]).toBe(m[name]);
-        expect(b.length).toBe(order !== undefined ? orderAt + 19 : symbolEnd + (cid === undefined ? 0 : 1 + cid.length));
+        expect(b.length).toBe(order !== undefined ? orderAt + (msg.type === 'rejected' ? 19 : 1) : symbolEnd + (cid === undefined ? 0 : 1 + cid.length));
       }),
       { numRuns: 300 },
     );

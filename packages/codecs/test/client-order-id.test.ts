@@ -108,3 +108,50 @@ describe('binary codec: a rejection cut inside its order', () => {
     expect(thrown(() => binaryCodec.decode(Buffer.concat([bytes, Buffer.of(0)])))).toMatchObject({ code: 'TRAILING_BYTES' });
   });
 });
+
+describe.each([jsonCodec, binaryCodec].map((c) => [c.name, c] as [string, Codec]))('%s codec: an accepted order’s stp', (_name, codec) => {
+  it('round-trips with and without a client order id, and is absent from an event that has none', () => {
+    for (const m of [
+      { ...accepted, stp: 'CANCEL_OLDEST' },
+      { ...accepted, clientOrderId: 'a-1', stp: 'DECREMENT_CANCEL' },
+      { ...accepted, orderType: 'market', price: 0, tif: 'IOC', stp: 'NONE' },
+    ] as Message[]) {
+      expect(codec.decode(codec.encodeToBuffer(m))).toStrictEqual(m);
+    }
+    expect(codec.decode(codec.encodeToBuffer(accepted))).not.toHaveProperty('stp');
+  });
+
+  it('refuses an unknown one with INVALID_FIELD stp', () => {
+    expect(thrown(() => codec.encodeToBuffer({ ...accepted, stp: 'SOMETIMES' } as unknown as Message))).toMatchObject({ code: 'INVALID_FIELD', field: 'stp' });
+  });
+});
+
+describe('binary codec: an accepted event’s stp', () => {
+  it('is one byte after the client order id, whose length is then 0 when there is none', () => {
+    const without = binaryCodec.encodeToBuffer(accepted);
+    const withStp = binaryCodec.encodeToBuffer({ ...accepted, stp: 'CANCEL_BOTH' });
+    expect(withStp.length).toBe(without.length + 2);
+    expect(Buffer.compare(withStp.subarray(0, without.length), without)).toBe(0);
+    expect([...withStp.subarray(without.length)]).toEqual([0, 3]); // no client order id; CANCEL_BOTH is index 3
+    const withBoth = binaryCodec.encodeToBuffer({ ...accepted, clientOrderId: 'ab', stp: 'CANCEL_NEWEST' });
+    expect([...withBoth.subarray(without.length)]).toEqual([2, 0x61, 0x62, 1]);
+  });
+
+  it('a record without one, decoded after one with, has none (one DecodedMessage across records)', () => {
+    const out = new DecodedMessage();
+    const a = binaryCodec.encodeToBuffer({ ...accepted, stp: 'CANCEL_BOTH' });
+    const b = binaryCodec.encodeToBuffer(accepted);
+    expect(binaryCodec.decodeInto(a, 0, a.length, out).toMessage()).toHaveProperty('stp', 'CANCEL_BOTH');
+    expect(binaryCodec.decodeInto(b, 0, b.length, out).toMessage()).toStrictEqual(accepted);
+  });
+
+  it('cut, or followed by more bytes, or an unknown code, is a DecodeError', () => {
+    const bytes = binaryCodec.encodeToBuffer({ ...accepted, stp: 'NONE' });
+    // Cut after the 0 length: the length announced an stp.
+    expect(thrown(() => binaryCodec.decode(bytes.subarray(0, bytes.length - 1)))).toMatchObject({ code: 'TRUNCATED' });
+    expect(thrown(() => binaryCodec.decode(Buffer.concat([bytes, Buffer.of(0)])))).toMatchObject({ code: 'TRAILING_BYTES' });
+    const bad = Buffer.from(bytes);
+    bad[bad.length - 1] = 9;
+    expect(thrown(() => binaryCodec.decode(bad))).toMatchObject({ code: 'INVALID_FIELD', field: 'stp' });
+  });
+});

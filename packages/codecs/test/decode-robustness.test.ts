@@ -35,7 +35,8 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
         for (let n = 0; n < bytes.length; n++) {
           const r = decodeOutcome(codec, bytes.subarray(0, n));
           // A binary record with a client order id, cut where its symbol ends, is the same order without one;
-          // a rejection with its order, cut where its symbol or its client order id ends, is the same without them.
+          // a rejection with its order (an acceptance with its stp), cut where its symbol or its client
+          // order id ends, is the same without them.
           const valid = name === 'binary' ? shorterValid(msg, bytes.length) : new Map<number, unknown>();
           if (valid.has(n)) {
             expect(r).toEqual(valid.get(n));
@@ -100,12 +101,15 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
  * record, and the message it then is: where an optional part begins.
  */
 function shorterValid(msg: Message, length: number): Map<number, unknown> {
-  const m = msg as Message & { clientOrderId?: string; side?: string };
+  const m = msg as Message & { clientOrderId?: string; side?: string; stp?: string };
   const out = new Map<number, unknown>();
   const strip = (keys: string[]): unknown => Object.fromEntries(Object.entries(m).filter(([k]) => !keys.includes(k)));
-  const order = m.type === 'rejected' && m.side !== undefined;
-  const orderKeys = order ? ['side', 'price', 'qty', 'tif', 'stp'] : [];
-  const afterId = order ? length - 19 : length;
+  // What may follow the client order id: a rejected event's order (19 bytes), an accepted event's stp (1 byte).
+  const rejectedOrder = m.type === 'rejected' && m.side !== undefined;
+  const acceptedStp = m.type === 'accepted' && m.stp !== undefined;
+  const order = rejectedOrder || acceptedStp;
+  const orderKeys = rejectedOrder ? ['side', 'price', 'qty', 'tif', 'stp'] : acceptedStp ? ['stp'] : [];
+  const afterId = rejectedOrder ? length - 19 : acceptedStp ? length - 1 : length;
   if (m.clientOrderId !== undefined) {
     out.set(afterId - 1 - m.clientOrderId.length, strip(['clientOrderId', ...orderKeys]));
     if (order) out.set(afterId, strip(orderKeys));
@@ -187,7 +191,8 @@ describe('json codec decoding hostile input', () => {
         else Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true }); // an own property, even for __proto__
         const r = expectMessageOrDecodeError(jsonCodec, Buffer.from(JSON.stringify(obj)));
         // A rejected event's order fields come together: the oracle says what a change to one of them gives.
-        const orderField = (k: string): boolean => msg.type === 'rejected' && ['side', 'price', 'qty', 'tif', 'stp'].includes(k);
+        // So does an accepted event's optional stp.
+        const orderField = (k: string): boolean => (msg.type === 'rejected' && ['side', 'price', 'qty', 'tif', 'stp'].includes(k)) || (msg.type === 'accepted' && k === 'stp');
         if ((op !== 'add' && orderField(target)) || (op === 'add' && orderField(key) && !Object.hasOwn(msg, key))) {
           const { v: _v, ...sent } = JSON.parse(JSON.stringify(obj)) as Record<string, unknown>;
           const bad = expectedInvalidField(sent);

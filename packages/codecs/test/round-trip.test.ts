@@ -17,7 +17,8 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec round trip', (_
         expect(back).toEqual(msg);
         // Only the type's own fields, in canonical order (then the client order id, when there is one).
         const cid = (msg as { clientOrderId?: string }).clientOrderId === undefined ? [] : ['clientOrderId'];
-        const order = msg.type === 'rejected' && msg.side !== undefined ? ['side', 'price', 'qty', 'tif', 'stp'] : [];
+        const order =
+          msg.type === 'rejected' && msg.side !== undefined ? ['side', 'price', 'qty', 'tif', 'stp'] : msg.type === 'accepted' && msg.stp !== undefined ? ['stp'] : [];
         expect(Object.keys(back)).toEqual(['type', ...fieldsOf(type).map(([n]) => n), ...cid, ...order]);
       }),
       { numRuns: 150 },

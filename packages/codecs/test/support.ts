@@ -110,6 +110,7 @@ export function expectedInvalidField(m: Record<string, unknown>): string | undef
   if (!crossFieldOk(m)) return 'price';
   if (WITH_CLIENT_ORDER_ID.includes(type as MessageType) && m.clientOrderId !== undefined && !validClientOrderId(m.clientOrderId)) return 'clientOrderId';
   if (type === 'rejected') return rejectedOrderProblem(m);
+  if (type === 'accepted' && m.stp !== undefined && !(SELF_TRADE_PREVENTIONS as readonly unknown[]).includes(m.stp)) return 'stp';
   return undefined;
 }
 
@@ -148,10 +149,16 @@ export const ARBS: { readonly [T in MessageType]: fc.Arbitrary<Message> } = {
   market: recordArb('market'),
   cancel: recordArb('cancel'),
   amend: recordArb('amend'),
-  accepted: fc.oneof(
-    recordArb('accepted', { orderType: fc.constant('limit'), price: posArb }),
-    recordArb('accepted', { orderType: fc.constant('market'), price: fc.constant(0) }),
-  ),
+  accepted: fc
+    .tuple(
+      fc.oneof(
+        recordArb('accepted', { orderType: fc.constant('limit'), price: posArb }),
+        recordArb('accepted', { orderType: fc.constant('market'), price: fc.constant(0) }),
+      ),
+      // The order's stp, present in some (as the engine writes them) and absent from others (as before it did).
+      fc.option(fc.constantFrom(...SELF_TRADE_PREVENTIONS), { nil: undefined }),
+    )
+    .map(([m, stp]) => (stp === undefined ? m : ({ ...m, stp } as Message))),
   rejected: fc.oneof(
     recordArb('rejected'),
     // A limit or market order's rejection with the order's fields.

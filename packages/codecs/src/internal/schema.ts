@@ -100,7 +100,7 @@ export const OPTIONAL_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>
   market: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
   cancel: [],
   amend: [],
-  accepted: [{ name: 'clientOrderId', kind: 'clientOrderId' }],
+  accepted: [{ name: 'clientOrderId', kind: 'clientOrderId' }, oneOf('stp', SELF_TRADE_PREVENTIONS)],
   rejected: [
     { name: 'clientOrderId', kind: 'clientOrderId' },
     oneOf('side', SIDES),
