@@ -65,7 +65,7 @@ export class EngineSink implements BookEventSink {
   ) {
     this.eventSeq = lastEventSeq;
     const base = { symbol, seq: 0, eventSeq: 0, ts: 0 };
-    this.accepted = { ...base, type: 'accepted', orderType: 'limit', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0, tif: 'GTC', clientOrderId: undefined };
+    this.accepted = { ...base, type: 'accepted', orderType: 'limit', orderId: 0, userId: 0, side: 'buy', price: 0, qty: 0, tif: 'GTC', clientOrderId: undefined, stp: 'NONE' };
     this.rejected = {
       ...base,
       type: 'rejected',
@@ -160,6 +160,7 @@ export class EngineSink implements BookEventSink {
     e.qty = qty;
     e.tif = market ? 'IOC' : this.tif;
     e.clientOrderId = this.clientOrderId;
+    e.stp = this.order?.stp ?? 'NONE';
     this.emit(e);
   }
 
@@ -242,8 +243,10 @@ export class EngineSink implements BookEventSink {
  */
 function copyOf(e: Event): Event {
   if (e.type === 'accepted' && e.clientOrderId === undefined) {
-    const { symbol, seq, eventSeq, ts, orderType, orderId, userId, side, price, qty, tif } = e;
-    return { symbol, seq, eventSeq, ts, type: 'accepted', orderType, orderId, userId, side, price, qty, tif };
+    const { symbol, seq, eventSeq, ts, orderType, orderId, userId, side, price, qty, tif, stp } = e;
+    const c: AcceptedEvent = { symbol, seq, eventSeq, ts, type: 'accepted', orderType, orderId, userId, side, price, qty, tif };
+    if (stp !== undefined) c.stp = stp;
+    return c;
   }
   if (e.type === 'rejected') {
     const { symbol, seq, eventSeq, ts, commandType, orderId, userId, reason } = e;

@@ -35,8 +35,10 @@ describe.each(codecs)('client order ids ($name codec)', ({ name, codec }) => {
     expect(ofType(post.events, 'rejected')).toEqual([
       expect.objectContaining({ orderId: 2, reason: 'POST_ONLY_WOULD_CROSS', clientOrderId: 'post:2', side: 'buy', price: 100, qty: 1, tif: 'POST', stp: 'NONE' }),
     ]);
-    const mkt = await engine.submit(market(SYM, 3, 'buy', 2, { clientOrderId: 'mkt.3' }));
-    expect(ofType(mkt.events, 'accepted')).toEqual([expect.objectContaining({ orderType: 'market', clientOrderId: 'mkt.3' })]);
+    const mkt = await engine.submit(market(SYM, 3, 'buy', 2, { clientOrderId: 'mkt.3', stp: 'CANCEL_NEWEST' }));
+    // The accepted event tells the order's stp too.
+    expect(ofType(mkt.events, 'accepted')).toEqual([expect.objectContaining({ orderType: 'market', clientOrderId: 'mkt.3', stp: 'CANCEL_NEWEST' })]);
+    expect(ofType(rest.events, 'accepted')[0]).toHaveProperty('stp', 'NONE');
     expect(ofType(mkt.events, 'trade')).toHaveLength(1);
     // Without one, the event has no such property; a cancel's rejection never has one.
     const plain = await engine.submit(limit(SYM, 4, 'buy', 90, 1));
@@ -65,6 +67,8 @@ describe.each(codecs)('client order ids ($name codec)', ({ name, codec }) => {
     ]);
     // The stored rejections hold their orders too.
     expect(stored.filter((e) => e.type === 'rejected').map((e) => (e as { side?: string }).side)).toEqual(['buy', undefined, 'sell']);
+    // The stored acceptances hold their orders' stp.
+    expect(stored.filter((e) => e.type === 'accepted').map((e) => (e as { stp?: string }).stp)).toEqual(['NONE', 'CANCEL_NEWEST', 'NONE']);
   });
 
   it('are in the events that recovery derives again, byte for byte', async () => {
