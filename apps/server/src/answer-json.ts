@@ -52,7 +52,7 @@ function rejectedOrder(e: RejectedEvent): string {
 export function eventJson(e: Event): string {
   switch (e.type) {
     case 'accepted':
-      return `${base(e)},"orderType":"${e.orderType}","orderId":${e.orderId},"userId":${e.userId},"side":"${e.side}","price":${e.price},"qty":${e.qty},"tif":"${e.tif}"${clientOrderId(e.clientOrderId)}}`;
+      return `${base(e)},"orderType":"${e.orderType}","orderId":${e.orderId},"userId":${e.userId},"side":"${e.side}","price":${e.price},"qty":${e.qty},"tif":"${e.tif}"${clientOrderId(e.clientOrderId)}${e.stp === undefined ? '' : `,"stp":"${e.stp}"`}}`;
     case 'rejected':
       return `${base(e)},"commandType":"${e.commandType}","orderId":${e.orderId},"userId":${e.userId},"reason":"${e.reason}"${clientOrderId(e.clientOrderId)}${rejectedOrder(e)}}`;
     case 'added':

@@ -49,8 +49,8 @@ const HISTORY_BYTES = 64 * 1024 * 1024;
 /**
  * What an order with a client order id asked for, to tell a resubmission from a different order
  * reusing the id. An undefined field is not compared: a market order has no price or tif; an order
- * recovered after a restart has no stp (its accepted event does not say), and a rejected one
- * recovered after a restart has none of them.
+ * recovered from an event logged before events carried the order's stp has no stp, and a rejected
+ * one logged before rejections carried their orders has none of them.
  */
 interface RequestPrint {
   readonly side?: string | undefined;
@@ -120,7 +120,7 @@ export class Gateway {
       const type = r.accepted !== undefined ? r.accepted.orderType : r.rejected?.commandType;
       // A rejection logged before rejections carried their orders says nothing: then nothing is compared.
       const request: RequestPrint =
-        a?.side === undefined ? {} : { side: a.side, type, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined, stp: r.rejected?.stp };
+        a?.side === undefined ? {} : { side: a.side, type, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined, stp: a.stp };
       const key = clientOrderKey(r.userId, r.symbol, r.clientOrderId);
       this.clientOrders.delete(key);
       this.clientOrders.set(key, { request, result: Promise.resolve({ order: this.view(r.symbol, r.orderId), events: r.events }) });

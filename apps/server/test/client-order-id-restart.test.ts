@@ -49,7 +49,9 @@ describe('client order ids across a restart', () => {
       expect(fokOther.status).toBe(409);
 
       // A different order under a recovered id is a conflict.
-      for (const change of [{ qty: 6 }, { price: 501 }, { side: 'buy' as const }, { tif: 'IOC' as const }]) {
+      // The accepted event carries the order's stp, so a different one is a conflict too.
+      expect(rests.body.events?.[0]).toMatchObject({ type: 'accepted', stp: 'NONE' });
+      for (const change of [{ qty: 6 }, { price: 501 }, { side: 'buy' as const }, { tif: 'IOC' as const }, { stp: 'CANCEL_BOTH' as const }]) {
         const r = await alice.post({ side: 'sell', price: 500, qty: 5, clientOrderId: 'keep-1', ...change });
         expect(r.status, JSON.stringify(change)).toBe(409);
         expect(r.body.error?.code).toBe('DUPLICATE_CLIENT_ORDER_ID');
