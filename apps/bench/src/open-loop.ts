@@ -1,5 +1,8 @@
 // The engine's submit-to-durable latency at a fixed offered load (open loop): commands are due on a
-// schedule and each one's latency runs from when it was due, so that queueing is not hidden.
+// schedule and each one's latency runs from when it was due, so that queueing is not hidden. The
+// figures of the whole run include the engine's warm-up (its first commands run before the JIT has
+// compiled the hot path); the steady-state ones leave out the commands due in the first
+// `warmupSeconds` (they are still offered and acknowledged).
 
 import { Engine, type SymbolActor } from '@gx3/engine';
 import { commandAt, REPLAY_SYMBOL } from './engine-replay.js';
@@ -9,12 +12,14 @@ import { parseWorkload } from './workload.js';
 export interface OpenLoopResult {
   /** Latencies in microseconds, ascending. */
   latenciesUs: Float64Array;
+  /** The latencies of the commands due after the warm-up, ascending. */
+  steadyLatenciesUs: Float64Array;
   /** Times the mailbox refused a due command (it was offered again on the next turn). */
   refused: number;
 }
 
 /** Offers `rate` W1 commands a second for `seconds` to a new engine in `dataDir` (batch durability). */
-export async function openLoop(dataDir: string, rate: number, seconds: number): Promise<OpenLoopResult> {
+export async function openLoop(dataDir: string, rate: number, seconds: number, warmupSeconds = 0.5): Promise<OpenLoopResult> {
   const w = parseWorkload(generateText({ ops: rate * seconds, prefill: 0 }));
   const engine = await Engine.open({
     dataDir,
@@ -24,14 +29,23 @@ export async function openLoop(dataDir: string, rate: number, seconds: number): 
   const actor = engine.actor(REPLAY_SYMBOL) as SymbolActor;
   const due = new Float64Array(w.length + 1);
   const lat = new Float64Array(w.length);
+  const steady = new Float64Array(w.length);
   let measured = 0;
+  let measuredSteady = 0;
   let lastDurable = 0;
+  let steadyFrom = Infinity;
   actor.onDurable((seq) => {
     const now = performance.now();
-    for (let s = lastDurable + 1; s <= seq; s++) lat[measured++] = (now - (due[s] as number)) * 1000;
+    for (let s = lastDurable + 1; s <= seq; s++) {
+      const d = due[s] as number;
+      const us = (now - d) * 1000;
+      lat[measured++] = us;
+      if (d >= steadyFrom) steady[measuredSteady++] = us;
+    }
     lastDurable = seq;
   });
   const t0 = performance.now();
+  steadyFrom = t0 + warmupSeconds * 1000;
   let refused = 0;
   for (let i = 0; i < w.length; ) {
     const dueCount = Math.min(w.length, Math.floor(((performance.now() - t0) / 1000) * rate));
@@ -48,5 +62,5 @@ export async function openLoop(dataDir: string, rate: number, seconds: number): 
   }
   await actor.waitForDurable(actor.lastSubmittedSeq);
   await engine.close();
-  return { latenciesUs: lat.subarray(0, measured).sort(), refused };
+  return { latenciesUs: lat.subarray(0, measured).sort(), steadyLatenciesUs: steady.subarray(0, measuredSteady).sort(), refused };
 }
