@@ -727,47 +727,41 @@ function clientIdString(b: Uint8Array, start: number, end: number): string {
 }
 
 /**
- * Reads what follows an accepted event's symbol into `out`: nothing; a client order id; or a client
- * order id (length 0 when there is none) then the order's stp.
+ * Reads what may follow an accepted or rejected event's symbol: nothing; a client order id; or a
+ * client order id (length 0 when there is none) then a block of `block` bytes (`what`). Sets
+ * `out.clientOrderId` and clears `out.orderDetails`; returns the block's offset in the record, or
+ * -1 if there is none.
  */
-function acceptedTrailer(b: Uint8Array, o: number, length: number, out: DecodedMessage): void {
+function idThenBlock(b: Uint8Array, o: number, length: number, out: DecodedMessage, block: number, what: string): number {
   const at = symbolEnd;
   out.clientOrderId = undefined;
   out.orderDetails = false;
-  if (length === at) return;
+  if (length === at) return -1;
   const n = b[o + at] as number;
   if (n > MAX_CLIENT_ORDER_ID_LENGTH) throw badField('clientOrderId', o + at, `length ${n} (0 to ${MAX_CLIENT_ORDER_ID_LENGTH})`);
   const idEnd = at + 1 + n;
   if (length < idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its clientOrderId (${idEnd} bytes)`, `@${o + length}`);
-  if (n === 0 && length === idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, before its stp (a clientOrderId length of 0 announces one)`, `@${o + length}`);
-  const end = length === idEnd ? idEnd : idEnd + 1;
+  if (n === 0 && length === idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, before its ${what} (a clientOrderId length of 0 announces one)`, `@${o + length}`);
+  const end = length === idEnd ? idEnd : idEnd + block;
+  if (length < end) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its ${what} (${end} bytes)`, `@${o + length}`);
   if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
   if (n > 0) out.clientOrderId = clientIdString(b, o + at + 1, o + idEnd);
-  if (end === idEnd) return;
-  out.stp = readEnum(b, o + idEnd, SELF_TRADE_PREVENTIONS, 'stp');
+  return end === idEnd ? -1 : idEnd;
+}
+
+/** Reads what follows an accepted event's symbol into `out`: a client order id, the order's stp (both optional). */
+function acceptedTrailer(b: Uint8Array, o: number, length: number, out: DecodedMessage): void {
+  const at = idThenBlock(b, o, length, out, 1, 'stp');
+  if (at < 0) return;
+  out.stp = readEnum(b, o + at, SELF_TRADE_PREVENTIONS, 'stp');
   out.orderDetails = true;
 }
 
-/**
- * Reads what follows a rejected event's symbol into `out`: nothing; a client order id; or a client
- * order id (length 0 when there is none) then the order block.
- */
+/** Reads what follows a rejected event's symbol into `out`: a client order id, the rejected order (both optional). */
 function rejectedTrailer(b: Uint8Array, o: number, length: number, commandType: string, out: DecodedMessage): void {
-  const at = symbolEnd;
-  out.clientOrderId = undefined;
-  out.orderDetails = false;
-  if (length === at) return;
-  const n = b[o + at] as number;
-  if (n > MAX_CLIENT_ORDER_ID_LENGTH) throw badField('clientOrderId', o + at, `length ${n} (0 to ${MAX_CLIENT_ORDER_ID_LENGTH})`);
-  const idEnd = at + 1 + n;
-  if (length < idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its clientOrderId (${idEnd} bytes)`, `@${o + length}`);
-  if (n === 0 && length === idEnd) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, before its order (a clientOrderId length of 0 announces one)`, `@${o + length}`);
-  const end = length === idEnd ? idEnd : idEnd + ORDER_BLOCK;
-  if (length < end) throw new DecodeError('TRUNCATED', `decode: the record ends at byte ${length}, inside its order (${end} bytes)`, `@${o + length}`);
-  if (length > end) throw new DecodeError('TRAILING_BYTES', `decode: ${length - end} bytes after the end of the record (${end} bytes)`, `@${o + end}`);
-  if (n > 0) out.clientOrderId = clientIdString(b, o + at + 1, o + idEnd);
-  if (end === idEnd) return;
-  const p = o + idEnd;
+  const at = idThenBlock(b, o, length, out, ORDER_BLOCK, 'order');
+  if (at < 0) return;
+  const p = o + at;
   const side = readEnum(b, p, SIDES, 'side');
   const tif = readEnum(b, p + 1, TIMES_IN_FORCE, 'tif');
   const stp = readEnum(b, p + 2, SELF_TRADE_PREVENTIONS, 'stp');

@@ -60,6 +60,13 @@ setInterval(() => {}, 1000);`;
   return child;
 }
 
+/** A lock of this host whose process is gone (a process that has exited). */
+async function staleLock(): Promise<{ pid: number; host: string; since: string }> {
+  const gone = spawn(process.execPath, ['-e', '']);
+  await new Promise((r) => gone.once('exit', r));
+  return { pid: gone.pid as number, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' };
+}
+
 function killAndReap(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     child.once('exit', () => {
@@ -130,9 +137,7 @@ describe('the data directory lock', () => {
 
   it('takes over a lock whose process is gone, and one written by an earlier process with this pid', async () => {
     const dataDir = tmpDir();
-    const gone = spawn(process.execPath, ['-e', '']);
-    await new Promise((r) => gone.once('exit', r));
-    const stale = { pid: gone.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' };
+    const stale = await staleLock();
     fs.writeFileSync(path.join(dataDir, 'LOCK'), JSON.stringify(stale));
     const a = await open(dataDir);
     expect(lockOf(dataDir)).toMatchObject({ pid: process.pid });
@@ -190,10 +195,9 @@ for (;;) (await DataDirLock.acquire(${JSON.stringify(dataDir)})).release();`;
 
   it('a temporary lock file of a process killed while taking the lock neither blocks nor stays', async () => {
     const dataDir = tmpDir();
-    const gone = spawn(process.execPath, ['-e', '']);
-    await new Promise((r) => gone.once('exit', r));
-    const temp = path.join(dataDir, `LOCK.${String(gone.pid)}.tmp`);
-    fs.writeFileSync(temp, JSON.stringify({ pid: gone.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' }));
+    const stale = await staleLock();
+    const temp = path.join(dataDir, `LOCK.${String(stale.pid)}.tmp`);
+    fs.writeFileSync(temp, JSON.stringify(stale));
     const engine = await open(dataDir);
     expect(fs.existsSync(temp)).toBe(false);
     expect(lockOf(dataDir).pid).toBe(process.pid);
@@ -236,10 +240,9 @@ for (;;) (await DataDirLock.acquire(${JSON.stringify(dataDir)})).release();`;
     fs.rmSync(lock);
     expect((await lockedError(open(dataDir))).message).toContain('has not written its lock file yet');
     // Its lock file replaced by one of a process that is gone: a takeover would succeed on the file alone.
-    const gone = spawn(process.execPath, ['-e', '']);
-    await new Promise((r) => gone.once('exit', r));
-    fs.writeFileSync(lock, JSON.stringify({ pid: gone.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' }));
-    expect((await lockedError(open(dataDir))).message).toContain(`process ${String(gone.pid)}`);
+    const stale = await staleLock();
+    fs.writeFileSync(lock, JSON.stringify(stale));
+    expect((await lockedError(open(dataDir))).message).toContain(`process ${String(stale.pid)}`);
     expect(fs.existsSync(lock)).toBe(true);
     await killAndReap(child);
     // The kernel released the guard with its process: the stale file is taken over.
@@ -250,9 +253,7 @@ for (;;) (await DataDirLock.acquire(${JSON.stringify(dataDir)})).release();`;
 
   it('of several processes that find the same stale lock at once, exactly one opens the directory', async () => {
     const dataDir = tmpDir();
-    const gone = spawn(process.execPath, ['-e', '']);
-    await new Promise((r) => gone.once('exit', r));
-    fs.writeFileSync(path.join(dataDir, 'LOCK'), JSON.stringify({ pid: gone.pid, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' }));
+    fs.writeFileSync(path.join(dataDir, 'LOCK'), JSON.stringify(await staleLock()));
     const engine = pathToFileURL(path.join(PACKAGE_DIR, 'dist/index.js')).href;
     // Each waits for the go file, opens, reports, and holds the directory until killed.
     const go = path.join(tmpDir(), 'go');
