@@ -104,7 +104,7 @@ export class DataDirLock {
 }
 
 /** The abstract socket name of a directory's host guard (79 bytes; the limit is 107). */
-export function guardName(key: string): string {
+function guardName(key: string): string {
   return `\0gx3-data-dir-${createHash('sha256').update(key).digest('hex')}`;
 }
 
