@@ -561,13 +561,19 @@ export class WalWriter {
     let size: number;
     try {
       size = this.io.size(this.fd);
+      // Synced one MiB at a time, as a spare is (file-io.ts): a single sync of the whole segment
+      // leaves the disk slow for the logs' first fdatasyncs (measured: the first 150 ms of an
+      // open-loop run after a fresh open waited up to 68-70 ms with one sync, 37-40 ms with a sync
+      // per MiB; the open itself took 112-113 ms against 119-123).
+      const wrote = size < this.segmentSize;
       while (size < this.segmentSize) {
         const n = Math.min(ZEROS.length, this.segmentSize - size);
         const w = this.io.write(this.fd, ZEROS, 0, n, size);
         if (w !== n) throw new Error(`short write while preallocating (${w} of ${n} bytes)`);
         size += n;
+        this.io.syncSync(this.fd);
       }
-      this.io.syncSync(this.fd);
+      if (!wrote) this.io.syncSync(this.fd);
       this.segPreallocated = true;
     } catch (err) {
       throw this.failWrite(`cannot preallocate ${this.segFile} to ${this.segmentSize} bytes: ${(err as Error).message}`, err);
