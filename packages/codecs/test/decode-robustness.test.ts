@@ -77,12 +77,15 @@ describe.each(CODECS.map((c) => [c.name, c] as const))('%s codec decoding hostil
       fc.property(messageArb, tailArb, (msg, tail) => {
         const bytes = Buffer.concat([codec.encodeToBuffer(msg), tail]);
         const r = expectMessageOrDecodeError(codec, bytes);
-        const m = msg as Message & { clientOrderId?: string; side?: string };
+        const m = msg as Message & { clientOrderId?: string; side?: string; stp?: string };
         const startsOptional =
-          name === 'binary' && WITH_CLIENT_ORDER_ID.includes(msg.type) && (m.clientOrderId === undefined || (msg.type === 'rejected' && m.side === undefined));
+          name === 'binary' &&
+          WITH_CLIENT_ORDER_ID.includes(msg.type) &&
+          (m.clientOrderId === undefined || (msg.type === 'rejected' && m.side === undefined) || (msg.type === 'accepted' && m.stp === undefined));
         if (startsOptional) {
           // After the symbol of an order (or its answer) without a client order id, or after a
-          // rejection's client order id without its order, the tail is read as what may follow.
+          // rejection's client order id without its order (an acceptance's without its stp), the
+          // tail is read as what may follow.
           if (!(r instanceof DecodeError)) {
             expect(binaryCodec.encodeToBuffer(r)).toEqual(bytes);
           }
