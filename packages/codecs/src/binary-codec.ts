@@ -287,6 +287,20 @@ function clientIdAt(buf: Uint8Array, at: number, id: string | undefined): void {
   for (let i = 0; i < n; i++) buf[at + 1 + i] = id.charCodeAt(i);
 }
 
+/**
+ * Writes an accepted or rejected event's client order id at `at`, or a length of 0 for none when a
+ * block follows (`block`); returns where the block goes.
+ */
+function clientIdBeforeBlockAt(buf: Uint8Array, at: number, id: string | undefined, block: boolean): number {
+  if (id !== undefined) {
+    clientIdAt(buf, at, id);
+    return at + 1 + id.length;
+  }
+  if (!block) return at;
+  buf[at] = 0;
+  return at + 1;
+}
+
 const isInt = Number.isSafeInteger;
 
 function encodeLimit(m: LimitCommand, buf: Uint8Array, o: number): number {
@@ -415,9 +429,8 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   const side = SIDES.indexOf(m.side);
   const tif = TIMES_IN_FORCE.indexOf(m.tif);
   const cid = m.clientOrderId;
-  // With an stp, the client order id's length byte is there even without one (0), then the stp.
   const stp = m.stp === undefined ? 0 : SELF_TRADE_PREVENTIONS.indexOf(m.stp);
-  const cidSize = m.stp === undefined ? clientIdSize(cid) : cid === undefined ? 1 : clientIdSize(cid);
+  const cidSize = clientIdSize(cid);
   if (
     stp < 0 ||
     !validSymbol(symbol) ||
@@ -429,7 +442,8 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   ) {
     throw refuse(m);
   }
-  const n = ACCEPTED + symbol.length + cidSize + (m.stp === undefined ? 0 : 1);
+  // With an stp, the client order id's length byte is there even without one (0), then the stp.
+  const n = ACCEPTED + symbol.length + (m.stp === undefined ? cidSize : Math.max(cidSize, 1) + 1);
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_ACCEPTED;
@@ -446,13 +460,8 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   v[6] = qty;
   writeU64s(buf, o + INTS.accepted.at, 7);
   symbolAt(buf, o + ACCEPTED - 1, symbol);
-  if (m.stp === undefined) {
-    clientIdAt(buf, o + ACCEPTED + symbol.length, cid);
-  } else {
-    if (cid === undefined) buf[o + ACCEPTED + symbol.length] = 0;
-    else clientIdAt(buf, o + ACCEPTED + symbol.length, cid);
-    buf[o + n - 1] = stp;
-  }
+  const at = clientIdBeforeBlockAt(buf, o + ACCEPTED + symbol.length, cid, m.stp !== undefined);
+  if (m.stp !== undefined) buf[at] = stp;
   return n;
 }
 
@@ -488,13 +497,7 @@ function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
   v[4] = userId;
   writeU64s(buf, o + INTS.rejected.at, 5);
   symbolAt(buf, o + REJECTED - 1, symbol);
-  let at = o + REJECTED + symbol.length;
-  if (cid !== undefined) {
-    clientIdAt(buf, at, cid);
-    at += cidSize;
-  } else if (details) {
-    buf[at++] = 0;
-  }
+  const at = clientIdBeforeBlockAt(buf, o + REJECTED + symbol.length, cid, details);
   if (details) {
     buf[at] = SIDES.indexOf(m.side as Side);
     buf[at + 1] = TIMES_IN_FORCE.indexOf(m.tif as TimeInForce);

@@ -564,7 +564,7 @@ export class WalWriter {
       // Synced one MiB at a time, as a spare is (file-io.ts): a single sync of the whole segment
       // leaves the disk slow for the logs' first fdatasyncs (measured: the first 150 ms of an
       // open-loop run after a fresh open waited up to 68-70 ms with one sync, 37-40 ms with a sync
-      // per MiB; the open itself took 112-113 ms against 119-123).
+      // per MiB; opening took 119-123 ms with a sync per MiB, 112-113 ms with one sync).
       const wrote = size < this.segmentSize;
       while (size < this.segmentSize) {
         const n = Math.min(ZEROS.length, this.segmentSize - size);
