@@ -9,12 +9,15 @@
 //   temporary file hard-linked into place, so that no crash leaves an empty lock). It names the
 //   holder in errors, and covers what the guard cannot see: another host on a shared filesystem,
 //   another network namespace, another platform.
-// Closing releases both. A lock file left by a process that is gone (a crash) is taken over. What
-// cannot be checked is refused: a lock from another host, or one being written.
+// Closing releases both. A lock file left by a process that is gone (a crash) is taken over. A lock
+// file whose holder held the guard of this host's network namespace is taken over by whoever holds
+// that guard now, even if its pid is alive: the pid was reused by an unrelated process (after a
+// reboot, say), since a live holder would still hold the guard. What cannot be checked is refused:
+// a lock from another host, or one being written.
 //
-// Limits: a crashed owner's pid reused by an unrelated process keeps the lock (the error says how
-// to remove it). Without the guard (not Linux, or engines in different network namespaces), two
-// processes that find the same stale lock file at the same instant may both take it over (the
+// Limits: without the guard (not Linux, or engines in different network namespaces), a crashed
+// owner's pid reused by an unrelated process keeps the lock (the error says how to remove it), and
+// two processes that find the same stale lock file at the same instant may both take it over (the
 // window is one unlink and one exclusive create).
 
 import { createHash } from 'node:crypto';
@@ -30,6 +33,8 @@ interface Holder {
   pid: number;
   host: string;
   since: string;
+  /** The network namespace (`net:[inode]`) whose host guard the holder held, if it held one. */
+  guard?: string;
 }
 
 /**
@@ -69,14 +74,15 @@ export class DataDirLock {
     let guard: net.Server | undefined;
     try {
       guard = await hostGuard(key, file);
-      const holder: Holder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+      const guardNs = guard === undefined ? undefined : networkNamespace();
+      const holder: Holder = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), ...(guardNs === undefined ? {} : { guard: guardNs }) };
       const content = `${JSON.stringify(holder)}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
         if (create(file, content)) {
           removeStrayTemps(key);
           return new DataDirLock(file, key, content, guard);
         }
-        const why = liveHolder(file);
+        const why = liveHolder(file, guardNs);
         if (why !== undefined) throw locked(file, why);
         fs.rmSync(file, { force: true }); // left over by a process that is gone
       }
@@ -212,8 +218,23 @@ function removeStrayTemps(dir: string): void {
   }
 }
 
-/** Why the lock in `file` is held by a live engine, or undefined if it is left over. */
-function liveHolder(file: string): string | undefined {
+/**
+ * The network namespace of this process (`net:[inode]`), whose abstract sockets the host guard
+ * lives in; undefined where it cannot be read.
+ */
+function networkNamespace(): string | undefined {
+  try {
+    return fs.readlinkSync('/proc/self/ns/net');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the lock in `file` is held by a live engine, or undefined if it is left over. `guardNs`: the
+ * network namespace whose host guard this process holds now, if it holds one.
+ */
+function liveHolder(file: string, guardNs: string | undefined): string | undefined {
   let text: string;
   let mtime: number;
   try {
@@ -231,6 +252,10 @@ function liveHolder(file: string): string | undefined {
   // This pid, but no engine of this process holds it: the file is from an earlier process that had
   // the same pid (a restarted container).
   if (holder.pid === process.pid) return undefined;
+  // The holder held the guard this process holds now: it is gone, whatever process has its pid now
+  // (a live holder would still hold the guard, and binding it here would have failed). Namespace
+  // ids are unique among the live namespaces of a host, and the host was checked above.
+  if (guardNs !== undefined && holder.guard === guardNs) return undefined;
   return alive(holder.pid) ? who : undefined;
 }
 
@@ -239,7 +264,8 @@ function parseHolder(text: string): Holder | undefined {
     const v = JSON.parse(text) as Partial<Holder> | null;
     if (v === null || typeof v !== 'object') return undefined;
     if (!Number.isSafeInteger(v.pid) || typeof v.host !== 'string' || typeof v.since !== 'string') return undefined;
-    return { pid: v.pid as number, host: v.host, since: v.since };
+    if (v.guard !== undefined && typeof v.guard !== 'string') return undefined;
+    return { pid: v.pid as number, host: v.host, since: v.since, ...(v.guard === undefined ? {} : { guard: v.guard }) };
   } catch {
     return undefined;
   }

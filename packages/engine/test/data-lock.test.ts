@@ -34,8 +34,8 @@ async function lockedError(p: Promise<unknown>): Promise<EngineError> {
   return err as EngineError;
 }
 
-function lockOf(dataDir: string): { pid: number; host: string; since: string } {
-  return JSON.parse(fs.readFileSync(path.join(dataDir, 'LOCK'), 'utf8')) as { pid: number; host: string; since: string };
+function lockOf(dataDir: string): { pid: number; host: string; since: string; guard?: string } {
+  return JSON.parse(fs.readFileSync(path.join(dataDir, 'LOCK'), 'utf8')) as { pid: number; host: string; since: string; guard?: string };
 }
 
 /** A child process that opens an engine on `dataDir` and waits; resolves once it holds the lock. */
@@ -250,6 +250,34 @@ for (;;) (await DataDirLock.acquire(${JSON.stringify(dataDir)})).release();`;
     expect(lockOf(dataDir).pid).toBe(process.pid);
     await engine.close();
   });
+
+  it.runIf(process.platform === 'linux')(
+    'takes over a lock whose holder held the host guard it now gets, even when the pid belongs to a live unrelated process (a reboot)',
+    async () => {
+      const dataDir = tmpDir();
+      const lock = path.join(dataDir, 'LOCK');
+      const ns = fs.readlinkSync('/proc/self/ns/net');
+      const a = await open(dataDir);
+      expect(lockOf(dataDir).guard).toBe(ns);
+      await a.close();
+      // An unrelated live process that has the pid the lock names.
+      const other = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      children.push(other);
+      const base = { pid: other.pid as number, host: os.hostname(), since: '2026-01-01T00:00:00.000Z' };
+      // A holder that held no guard (another platform's engine, an older one): its live pid keeps the lock.
+      fs.writeFileSync(lock, JSON.stringify(base));
+      expect((await lockedError(open(dataDir))).message).toContain(`process ${String(other.pid)}`);
+      // The guard of another network namespace: the guard bound here says nothing of it.
+      fs.writeFileSync(lock, JSON.stringify({ ...base, guard: 'net:[1]' }));
+      await lockedError(open(dataDir));
+      // The guard of this namespace, which this process has just bound: that holder is gone.
+      fs.writeFileSync(lock, JSON.stringify({ ...base, guard: ns }));
+      const b = await open(dataDir);
+      expect(lockOf(dataDir)).toMatchObject({ pid: process.pid, guard: ns });
+      await b.close();
+      expect(other.exitCode).toBeNull();
+    },
+  );
 
   it('of several processes that find the same stale lock at once, exactly one opens the directory', async () => {
     const dataDir = tmpDir();
