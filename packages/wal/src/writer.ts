@@ -9,6 +9,7 @@
 // (the kernel may have dropped the dirty pages: retrying would claim durability it cannot have).
 // A failed writer refuses all further work with the original error as `cause`.
 
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { crc32i, writeI32 } from './crc32.js';
 import { WalError } from './errors.js';
@@ -118,6 +119,7 @@ export class WalWriter {
   private spare: string | undefined;
   private spareState: 'none' | 'making' | 'ready' | 'failed' = 'none';
   private spareSeq = 0;
+  private readonly spareId = randomBytes(6).toString('hex');
 
   private constructor(dir: string, options: WalOptions) {
     this.dir = dir;
@@ -506,15 +508,14 @@ export class WalWriter {
     let fd: number;
     const spare = this.spareState === 'ready' ? this.spare : undefined;
     if (this.spareState === 'failed') this.spareState = 'none';
+    let usedSpare = false;
     try {
       if (spare !== undefined) {
-        this.io.rename(spare, file);
         this.spareState = 'none';
         this.spare = undefined;
-        fd = this.io.open(file, 'r+');
-      } else {
-        fd = this.io.open(file, 'wx+');
+        usedSpare = this.renameSpare(spare, file);
       }
+      fd = this.io.open(file, usedSpare ? 'r+' : 'wx+');
       this.io.syncDir(this.dir);
     } catch (err) {
       throw this.failWrite(`cannot create segment ${file}: ${(err as Error).message}`, err);
@@ -528,8 +529,22 @@ export class WalWriter {
     if (this.durability !== 'none') this.advance(base);
     // Without a spare ready, the new segment grows as it is written (its syncs also update its size)
     // rather than stalling the append path on writing a whole segment of zeros.
-    if (spare !== undefined) this.extendSegment();
+    if (usedSpare) this.extendSegment();
     else this.segPreallocated = false;
+  }
+
+  /**
+   * Renames the spare into place as the new segment; false if the spare is gone (removed by
+   * something else: the segment is then created afresh instead of failing the log).
+   */
+  private renameSpare(spare: string, file: string): boolean {
+    try {
+      this.io.rename(spare, file);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
   }
 
   /**
@@ -537,7 +552,9 @@ export class WalWriter {
    * a roll is a rename instead of writing a whole segment of zeros on the append path.
    */
   private makeSpare(): void {
-    const spare = path.join(this.dir, `${SPARE_PREFIX}${process.pid}-${this.spareSeq++}`);
+    // Unique to this writer: a writer of the same log that was aborted with its spare still being
+    // made (a halted engine, then reopened in the same process) must not remove this one's spare.
+    const spare = path.join(this.dir, `${SPARE_PREFIX}${process.pid}-${this.spareId}-${this.spareSeq++}`);
     this.spareState = 'making';
     this.io.preallocate(spare, this.segmentSize, (err) => {
       if (err || this.closed) {
