@@ -63,10 +63,11 @@ export class EventFeed {
     this.clientOrderWindow = options.clientOrderWindow ?? 0;
     this.state = new MarketState(actor.symbol, options);
     this.binary = codec instanceof BinaryCodec ? codec : undefined;
-    const end = actor.outbox.durableOffset;
+    const end = actor.durableEventOffset;
     let from = 0;
     for (const s of listSegments(nodeFileIO, evDir)) if (s.base <= Math.max(0, end - options.historyBytes)) from = s.base;
-    this.reader = new WalReader(evDir, { from, end: () => this.actor.outbox.durableOffset });
+    // Up to the events of the last durable command: the outbox alone may be durable ahead of it.
+    this.reader = new WalReader(evDir, { from, end: () => this.actor.durableEventOffset });
     // History first: the book's effects of these events are in the recovered book already.
     this.read(undefined);
     const live = new Set<number>();

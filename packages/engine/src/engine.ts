@@ -82,7 +82,8 @@ export class Engine {
     }
     if (options.bus) {
       for (const actor of this.actors.values()) {
-        const p = new Publisher({ ...options.publisher, dir: path.join(this.dataDir, actor.symbol, 'ev'), bus: options.bus, outbox: actor.outbox });
+        // Bounded by the actor's durable commands, not by the outbox alone (see durableEventOffset).
+        const p = new Publisher({ ...options.publisher, dir: path.join(this.dataDir, actor.symbol, 'ev'), bus: options.bus, outbox: actor.publishable });
         p.start();
         this.publishers.push(p);
         this.publisherOf.set(p, actor);
@@ -147,7 +148,7 @@ export class Engine {
         if (actor && !actor.halted) {
           let timer: NodeJS.Timeout | undefined;
           await Promise.race([
-            p.acknowledged(actor.outbox.durableOffset),
+            p.acknowledged(actor.durableEventOffset),
             new Promise((r) => {
               timer = setTimeout(r, CATCH_UP_MS);
             }),

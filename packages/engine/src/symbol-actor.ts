@@ -116,6 +116,8 @@ export class SymbolActor {
   private lastSeq: number;
   private processed: number;
   private durable: number;
+  /** The outbox offset after the events of the last durable command. */
+  private durableEv: number;
   private scheduled = false;
   private closing = false;
   private haltError: EngineError | undefined;
@@ -233,6 +235,8 @@ export class SymbolActor {
       this.lastSeq = commands;
       this.processed = commands;
       this.durable = commands;
+      // Recovery cut whatever the command log does not cover: all of the outbox is publishable.
+      this.durableEv = outbox.log.durableOffset;
       this.recovery = { commands, rederived, outboxBytesCut: cut, tornTails, millis: performance.now() - started };
     } catch (err) {
       this.cmdLog.closeSync();
@@ -273,6 +277,38 @@ export class SymbolActor {
   /** Every command up to this sequence number is durable and acknowledged. */
   get durableSeq(): number {
     return this.durable;
+  }
+
+  /**
+   * The outbox offset after the events of the last durable command (`durableSeq`): what a reader
+   * of the outbox (a publisher, a market-data feed) may take as final. The outbox's own durable
+   * offset can be ahead of it: the two logs sync concurrently, and the outbox may roll (and sync)
+   * in the middle of a batch, so its events can be durable before their commands are; if the
+   * command log then fails, those events are cut by the next recovery and derived again.
+   * Advances with `onDurable`.
+   */
+  get durableEventOffset(): number {
+    return this.durableEv;
+  }
+
+  /**
+   * The outbox as a publisher in this process should tail it: its codec, and `durableEventOffset`
+   * as the end of what may be published, advancing with `onDurable`.
+   */
+  get publishable(): { readonly codec: Codec; readonly durableOffset: number; onDurable(listener: (offset: number) => void): () => void } {
+    const codec = this.codec;
+    const offset = (): number => this.durableEv;
+    const onDurable = (listener: (offset: number) => void): (() => void) =>
+      this.onDurable(() => {
+        listener(this.durableEv);
+      });
+    return {
+      codec,
+      get durableOffset() {
+        return offset();
+      },
+      onDurable,
+    };
   }
 
   /**
@@ -416,6 +452,11 @@ export class SymbolActor {
     if (end === this.head) return;
     const cmdOffset = this.cmdEnds[(end - 1) & this.mask] as number;
     try {
+      // The batch's commands are in the command log's buffer since they were enqueued: written out
+      // before anything of the batch can reach the outbox's file (an outbox that fills its buffer
+      // or rolls to a new segment writes in the middle of the batch), so that the outbox is never
+      // written ahead of the command log.
+      this.cmdLog.flush();
       while (this.head < end) {
         const i = this.head & this.mask;
         const cmd = this.cmds[i] as Command;
@@ -486,16 +527,20 @@ export class SymbolActor {
     const cmdDurable = this.cmdLog.durableOffset;
     const evDurable = this.outbox.durableOffset;
     let seq = this.durable;
+    let evOffset = this.durableEv;
     let n = 0;
     const marks = this.marks;
     while (n < marks.length) {
       const m = marks[n] as BatchMark;
       if (m.cmdOffset > cmdDurable || m.evOffset > evDurable) break;
       seq = m.seq;
+      evOffset = m.evOffset;
       n++;
     }
     if (n === 0) return;
     this.marks = n === marks.length ? [] : marks.slice(n);
+    if (this.haltError) return;
+    this.durableEv = evOffset;
     this.markDurable(seq);
   }
 

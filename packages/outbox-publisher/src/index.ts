@@ -4,4 +4,4 @@ export { OutboxError, type OutboxErrorCode } from './errors.js';
 export { MemoryBus, type MemoryBusOptions, type Subscriber } from './memory-bus.js';
 export { NatsJetStreamBus, streamName, type NatsBusOptions } from './nats-bus.js';
 export { EventOutbox, type OutboxOptions } from './outbox.js';
-export { Publisher, type PublisherOptions, type PublisherStats } from './publisher.js';
+export { Publisher, type OutboxSource, type PublisherOptions, type PublisherStats } from './publisher.js';

@@ -17,7 +17,19 @@ import { WalReader, WalRecord } from '@gx3/wal';
 import { EventMessage, type Bus } from './bus.js';
 import { readCursor, writeCursorAsync, type CursorState } from './cursor.js';
 import { OutboxError } from './errors.js';
-import type { EventOutbox } from './outbox.js';
+
+/**
+ * An outbox written in this process, as the publisher tails it: an `EventOutbox`, or a view of one
+ * with a lower bound (an engine's actor passes `SymbolActor.publishable`, which ends at the events
+ * of its last durable command: the outbox alone may be durable ahead of the command log).
+ */
+export interface OutboxSource {
+  readonly codec: Codec;
+  /** Records before this offset may be published. */
+  readonly durableOffset: number;
+  /** Calls `listener` whenever `durableOffset` advances; returns the unsubscribe function. */
+  onDurable(listener: (offset: number) => void): () => void;
+}
 
 export interface PublisherOptions {
   /** The outbox's log directory. */
@@ -25,8 +37,11 @@ export interface PublisherOptions {
   readonly bus: Bus;
   /** Where the cursor file lives (default: `dir`). */
   readonly cursorDir?: string;
-  /** The outbox, when it is written in this process: the publisher then reads up to its durable offset and wakes on its notification. */
-  readonly outbox?: EventOutbox;
+  /**
+   * The outbox, when it is written in this process: the publisher then reads up to its durable
+   * offset and wakes on its notification (an engine passes its actor's `publishable` view).
+   */
+  readonly outbox?: OutboxSource;
   /** The outbox's codec, when `outbox` is not given (default `binary`). */
   readonly codec?: Codec | CodecName;
   /** Messages in flight at most (default 1024). */
@@ -84,7 +99,7 @@ export class Publisher {
   private readonly bus: Bus;
   private readonly dir: string;
   private readonly cursorDir: string;
-  private readonly outbox: EventOutbox | undefined;
+  private readonly outbox: OutboxSource | undefined;
   private readonly codec: Codec;
   private readonly binary: BinaryCodec | undefined;
   private readonly scratch = new DecodedMessage();
@@ -396,7 +411,7 @@ export class Publisher {
         this.reader = new WalReader(this.dir, {
           from: resumeAt,
           maxRecordSize: this.maxRecordSize,
-          ...(this.outbox ? { end: () => (this.outbox as EventOutbox).durableOffset } : {}),
+          ...(this.outbox ? { end: () => (this.outbox as OutboxSource).durableOffset } : {}),
         });
         this.ackedOffset = resumeAt;
         this.ackedEventSeq = resumeSeq;
