@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { KeyStore, RateLimiter, User } from './auth.js';
 import { orderResultMembers } from './answer-json.js';
+import { BookViews } from './book-views.js';
 import { ApiError } from './errors.js';
 import type { FeedUpdate } from './event-feed.js';
 import type { Gateway, OrderResult } from './gateway.js';
@@ -34,7 +35,8 @@ interface Client {
   user: User | undefined;
   key: string | undefined;
   readonly trades: Set<string>;
-  readonly books: Set<string>;
+  /** Book subscriptions: symbol → depth. */
+  readonly books: Map<string, number>;
   orders: boolean;
   corked: boolean;
 }
@@ -44,12 +46,14 @@ type Reply = Record<string, unknown>;
 export class WsApi {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
+  private readonly bookViews: BookViews;
   private readonly unsubscribeFeeds: (() => void)[] = [];
   /** Messages received and sent (added to the metrics when they are scraped). */
   private inCount = 0;
   private outCount = 0;
 
   constructor(private readonly deps: WsDeps) {
+    this.bookViews = new BookViews((symbol, depth) => deps.gateway.book(symbol, depth));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload });
     deps.metrics.onCollect(() => {
       deps.metrics.wsMessages.inc({ direction: 'in' }, this.inCount);
@@ -98,7 +102,7 @@ export class WsApi {
   }
 
   private connected(ws: WebSocket, user: User | undefined, key: string | undefined): void {
-    const client: Client = { ws, user, key, trades: new Set(), books: new Set(), orders: false, corked: false };
+    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false };
     this.clients.add(client);
     this.deps.metrics.wsConnections.inc();
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -215,33 +219,34 @@ export class WsApi {
     if (typeof m.symbol !== 'string') throw invalid('symbol', 'is required (a string)');
     const symbol = m.symbol;
     gateway.instrument(symbol);
-    const set = channel === 'trades' ? client.trades : client.books;
     if (!on) {
-      set.delete(symbol);
+      if (channel === 'trades') client.trades.delete(symbol);
+      else client.books.delete(symbol);
       this.send(client, { id, ok: true, channel, symbol, subscribed: false });
       return;
     }
-    // The depth is checked before subscribing: a bad one must not leave a subscription without a snapshot.
-    const depth = channel === 'book' && m.depth !== undefined ? positiveInt(m.depth, 'depth') : 1000;
-    set.add(symbol);
-    this.send(client, { id, ok: true, channel, symbol, subscribed: true });
-    if (channel === 'book') {
-      const b = gateway.book(symbol, Math.min(depth, 10_000));
-      this.send(client, { type: 'book.snapshot', ...b });
+    if (channel === 'trades') {
+      client.trades.add(symbol);
+      this.send(client, { id, ok: true, channel, symbol, subscribed: true });
+      return;
     }
+    // The depth is checked before subscribing: a bad one must not leave a subscription without a snapshot.
+    const depth = Math.min(m.depth !== undefined ? positiveInt(m.depth, 'depth') : 1000, 10_000);
+    client.books.set(symbol, depth);
+    this.send(client, { id, ok: true, channel, symbol, subscribed: true });
+    this.send(client, { type: 'book.snapshot', ...this.bookViews.snapshot(symbol, depth) });
   }
 
   private broadcast(u: FeedUpdate): void {
     if (this.clients.size === 0) return;
     let trades: string | undefined;
-    let book: string | undefined;
     for (const c of this.clients) {
       if (c.ws.readyState !== WebSocket.OPEN) continue;
       if (c.ws.bufferedAmount > SLOW_CONSUMER_BYTES && (c.trades.size > 0 || c.books.size > 0)) {
+        // Market data only: its own order updates still reach it below.
         c.trades.clear();
         c.books.clear();
         this.send(c, { error: { code: 'SLOW_CONSUMER', message: 'market data subscriptions dropped: the connection is not reading fast enough; resubscribe' } });
-        continue;
       }
       if (u.trades.length > 0 && c.trades.has(u.symbol)) {
         trades ??= JSON.stringify({
@@ -251,10 +256,8 @@ export class WsApi {
         });
         this.sendRaw(c, trades);
       }
-      if (u.l2 !== undefined && c.books.has(u.symbol)) {
-        book ??= JSON.stringify({ type: 'book.update', symbol: u.symbol, seq: u.l2.seq, bids: [...u.l2.changes.bids], asks: [...u.l2.changes.asks] });
-        this.sendRaw(c, book);
-      }
+      const depth = u.l2 === undefined ? undefined : c.books.get(u.symbol);
+      if (u.l2 !== undefined && depth !== undefined) this.sendRaw(c, this.bookViews.update(u.symbol, depth, u.l2.seq));
       if (c.orders && c.user !== undefined) {
         const mine = u.orders.filter((o) => o.userId === c.user?.id);
         if (mine.length > 0) {
@@ -262,6 +265,7 @@ export class WsApi {
         }
       }
     }
+    if (u.l2 !== undefined) this.bookViews.prune(u.symbol, u.l2.seq);
   }
 
   private requireUser(client: Client): User {
