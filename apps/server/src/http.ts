@@ -82,7 +82,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit,
-    return503OnClosing: true,
+    // Shutting down is answered below, in the API's own error format.
+    return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   // JSON bodies only: anything else is 415.
@@ -96,6 +97,20 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
   });
   app.setNotFoundHandler((req, reply) => {
     sendError(reply, new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
+  });
+  // Shutting down (not ready once it listened): requests other than health and metrics are refused
+  // with 503 SHUTTING_DOWN, and every answer closes its connection, so that a keep-alive client
+  // whose request was in flight when the shutdown began does not keep the server from stopping.
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (!deps.ready() && !req.url.startsWith('/health') && !req.url.startsWith('/metrics')) {
+      done(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
+      return;
+    }
+    done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (!deps.ready()) void reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
     metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);

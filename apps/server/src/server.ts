@@ -98,6 +98,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       // The WebSocket connections are closed before waiting for the HTTP server: its close waits
       // for every connection it accepted, upgraded ones included, so it would wait forever.
       ws.close();
+      // Connections whose requests were answered above: their answers said `connection: close`,
+      // and one still idle is closed here (the HTTP server's close waits for every connection).
+      app.server.closeIdleConnections();
       await httpClosed;
       gateway.close();
       await bus.close();

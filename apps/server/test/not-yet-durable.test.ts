@@ -1,11 +1,16 @@
-// While a command is processed but not durable yet (its command log's fsync held back by the test's
-// file layer), the gateway shows nothing of it: market data and order states come from the events
-// of durable commands only, even when the outbox itself was synced ahead of the command log.
+// While a command is processed but not durable yet (its fsyncs held back by the test's file layer):
+// the gateway shows nothing of it (market data and order states come from the events of durable
+// commands only, even when the outbox itself was synced ahead of the command log), and a shutdown
+// that begins then answers it and still stops, though its client keeps its connection alive. And
+// what a shutting-down server answers.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { nodeFileIO, type FileIO } from '@gx3/wal';
 import { resolveConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, book, Client, removeTmpDirs, SEGMENT, silentLogger, SYM, TEST_INSTRUMENT, tmpDir, until } from './helpers.js';
+import { KeyStore, RateLimiter } from '../src/auth.js';
+import { buildHttp } from '../src/http.js';
+import { Metrics } from '../src/metrics.js';
+import { ALICE, API_KEYS, BOB, book, Client, removeTmpDirs, SEGMENT, silentLogger, start, SYM, TEST_INSTRUMENT, tmpDir, until, within } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -91,3 +96,52 @@ describe('market data comes from durable events only', () => {
   }, 30_000);
 });
 
+describe('graceful shutdown', () => {
+  it('finishes when an HTTP request was in flight at SIGTERM (keep-alive client)', async () => {
+    const { server, g } = await startGated();
+    const alice = new Client(server.url, ALICE);
+    await alice.place({ side: 'buy', price: 1000, qty: 1 }); // a keep-alive connection, idle
+    const actor = server.engine.actor(SYM);
+    if (actor === undefined) throw new Error('no actor');
+    g.gate.holdAll = true;
+    const inFlight = alice.post({ side: 'buy', price: 1001, qty: 1 });
+    await until(() => actor.processedSeq >= 2, 'the order to be processed');
+    const closed = server.close();
+    g.gate.holdAll = false;
+    g.release();
+    // The in-flight order is answered (it was taken before the shutdown)...
+    expect((await inFlight).status).toBe(200);
+    // ...and the server then stops.
+    await within(closed, 15_000, 'server.close()');
+  }, 30_000);
+});
+
+describe('while shutting down', () => {
+  it("refuses a request with 503 SHUTTING_DOWN in the API's error format, Retry-After and connection: close; health still answers", async () => {
+    const server = await start();
+    closers.push(() => server.close());
+    let ready = true;
+    const app = buildHttp({
+      gateway: server.gateway,
+      keys: new KeyStore([]),
+      limiter: new RateLimiter(1000, 1000),
+      metrics: new Metrics(server.engine),
+      logger: silentLogger,
+      bodyLimit: 1 << 16,
+      ready: () => ready,
+    });
+    closers.push(() => app.close());
+    const before = await app.inject({ method: 'GET', url: `/v1/book/${SYM}` });
+    expect(before.statusCode).toBe(200);
+    expect(before.headers.connection).not.toBe('close');
+    ready = false; // what close() does first
+    const r = await app.inject({ method: 'GET', url: `/v1/book/${SYM}` });
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toMatchObject({ error: { code: 'SHUTTING_DOWN' } });
+    expect(r.headers['retry-after']).toBe('5');
+    expect(r.headers.connection).toBe('close');
+    const health = await app.inject({ method: 'GET', url: '/health' });
+    expect(health.statusCode).toBe(503);
+    expect(health.json()).toMatchObject({ ready: false });
+  });
+});
