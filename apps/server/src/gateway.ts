@@ -193,11 +193,13 @@ export class Gateway {
 
   amend(user: User, symbol: string, orderId: number, req: AmendOrder): Promise<OrderResult> {
     const o = this.ownOrder(user, symbol, orderId, true);
+    // The order as this gateway sees it may be older than the engine's (a fill may be processed and
+    // not durable yet), so what the request leaves out is resolved by the engine: a quantity left
+    // out is qty 0, the quantity the order has left when the amend is applied; and the book itself
+    // tells a reduction at the same price (which keeps time priority) from a replace.
     const price = req.price ?? o.price;
-    const qty = req.qty ?? o.remainingQty;
-    // A smaller quantity at the same price keeps time priority (the engine's reduce: price 0).
-    const reduce = price === o.price && qty < o.remainingQty;
-    return this.command({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price: reduce ? 0 : price, qty }, symbol, orderId);
+    const qty = req.qty ?? 0;
+    return this.command({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price, qty }, symbol, orderId);
   }
 
   getOrder(user: User, symbol: string, orderId: number): OrderView {

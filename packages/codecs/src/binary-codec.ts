@@ -402,7 +402,7 @@ function encodeAmend(m: AmendCommand, buf: Uint8Array, o: number): number {
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(reqId) && reqId >= 0 && isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(ts) && ts >= 0) ||
-    !(isInt(price) && price >= 0 && isInt(qty) && qty >= 1)
+    !(isInt(price) && price >= 0 && isInt(qty) && qty >= 0 && (qty > 0 || price > 0))
   ) {
     throw refuse(m);
   }
@@ -861,6 +861,7 @@ function decodeAmend(b: Uint8Array, o: number, length: number, out: DecodedMessa
   out.ts = v[4] as number;
   out.price = v[5] as number;
   out.qty = v[6] as number;
+  if (out.qty === 0 && out.price === 0) throw badField('qty', o + INTS.amend.at + 48, `0 (${CROSS_FIELD_RULES.amend ?? ''})`);
   return out;
 }
 

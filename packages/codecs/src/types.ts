@@ -104,6 +104,11 @@ export interface AmendCommand extends CommandBase {
   type: 'amend';
   /** The new price; 0 keeps the current one and makes the amend reduce-only (`qty` below the remaining). */
   price: number;
+  /**
+   * The new remaining quantity; 0 (only with a positive price) keeps the quantity the order has
+   * left when the engine applies the amend: a price change that cannot restore lots filled since
+   * the client last saw the order.
+   */
   qty: number;
 }
 

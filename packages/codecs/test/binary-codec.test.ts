@@ -282,13 +282,20 @@ describe('binary codec: bad records', () => {
     expect(binaryCodec.decode(b)).toMatchObject({ price: Number.MAX_SAFE_INTEGER });
   });
 
-  it('checks the cross-field rules of accepted and amended events', () => {
+  it('checks the cross-field rules of accepted and amended events, and of amend commands', () => {
     const accepted = binaryCodec.encodeToBuffer({ type: 'accepted', symbol: 'X', seq: 1, eventSeq: 1, ts: 1, orderType: 'market', orderId: 1, userId: 0, side: 'buy', price: 0, qty: 1, tif: 'IOC' });
     accepted[at('accepted', 'orderType')] = 0; // now a limit order at price 0
     expect(thrown(() => binaryCodec.decode(accepted))).toMatchObject({ code: 'INVALID_FIELD', field: 'price' });
     const amended = binaryCodec.encodeToBuffer({ type: 'amended', symbol: 'X', seq: 1, eventSeq: 1, ts: 1, orderId: 1, userId: 0, side: 'buy', price: 0, qty: 1, kind: 'SELF_TRADE_DECREMENT' });
     amended[at('amended', 'kind')] = 0; // REDUCE at price 0
     expect(thrown(() => binaryCodec.decode(amended))).toMatchObject({ code: 'INVALID_FIELD', field: 'price' });
+    // An amend's qty 0 keeps the order's remaining quantity: only with a new price.
+    const keep = { type: 'amend', symbol: 'X', seq: 1, reqId: 0, orderId: 1, userId: 0, ts: 1, price: 7, qty: 0 } as const;
+    expect(binaryCodec.decode(binaryCodec.encodeToBuffer(keep))).toEqual(keep);
+    expect(thrown(() => binaryCodec.encodeToBuffer({ ...keep, price: 0 }))).toMatchObject({ code: 'INVALID_FIELD', field: 'qty' });
+    const both0 = binaryCodec.encodeToBuffer(keep);
+    u64(both0, at('amend', 'price'), 0, 0);
+    expect(thrown(() => binaryCodec.decode(both0))).toMatchObject({ code: 'INVALID_FIELD', field: 'qty' });
   });
 
   it('refuses bad arguments as programming errors', () => {

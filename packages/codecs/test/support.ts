@@ -29,7 +29,7 @@ export const RULES: { readonly [T in MessageType]: Rules<Extract<Message, { type
   limit: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', side: SIDES, price: 'pos', qty: 'pos', tif: TIMES_IN_FORCE, stp: SELF_TRADE_PREVENTIONS },
   market: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', side: SIDES, qty: 'pos', stp: SELF_TRADE_PREVENTIONS },
   cancel: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat' },
-  amend: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', price: 'nat', qty: 'pos' },
+  amend: { symbol: 'symbol', seq: 'nat', reqId: 'nat', orderId: 'pos', userId: 'nat', ts: 'nat', price: 'nat', qty: 'nat' },
   accepted: { symbol: 'symbol', seq: 'nat', eventSeq: 'nat', ts: 'nat', orderType: ORDER_TYPES, orderId: 'pos', userId: 'nat', side: SIDES, price: 'nat', qty: 'pos', tif: TIMES_IN_FORCE },
   rejected: { symbol: 'symbol', seq: 'nat', eventSeq: 'nat', ts: 'nat', commandType: COMMAND_TYPES, orderId: 'nat', userId: 'nat', reason: REJECT_REASONS },
   added: { symbol: 'symbol', seq: 'nat', eventSeq: 'nat', ts: 'nat', orderId: 'pos', userId: 'nat', side: SIDES, price: 'pos', qty: 'pos' },
@@ -95,10 +95,11 @@ export function satisfies(rule: Rule, v: unknown): boolean {
   return typeof v === 'string' && rule.includes(v);
 }
 
-/** The cross-field rules: accepted price 0 iff market; amended price 0 only for SELF_TRADE_DECREMENT. */
+/** The cross-field rules: accepted price 0 iff market; amended price 0 only for SELF_TRADE_DECREMENT; amend qty 0 only with a price. */
 export function crossFieldOk(m: Record<string, unknown>): boolean {
   if (m.type === 'accepted') return m.orderType === 'market' ? m.price === 0 : m.price !== 0;
   if (m.type === 'amended') return m.price !== 0 || m.kind === 'SELF_TRADE_DECREMENT';
+  if (m.type === 'amend') return m.qty !== 0 || m.price !== 0;
   return true;
 }
 
@@ -107,7 +108,7 @@ export function expectedInvalidField(m: Record<string, unknown>): string | undef
   const type = m.type;
   if (typeof type !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(type)) return 'type';
   for (const [name, rule] of fieldsOf(type as MessageType)) if (!satisfies(rule, m[name])) return name;
-  if (!crossFieldOk(m)) return 'price';
+  if (!crossFieldOk(m)) return m.type === 'amend' ? 'qty' : 'price';
   if (WITH_CLIENT_ORDER_ID.includes(type as MessageType) && m.clientOrderId !== undefined && !validClientOrderId(m.clientOrderId)) return 'clientOrderId';
   if (type === 'rejected') return rejectedOrderProblem(m);
   if (type === 'accepted' && m.stp !== undefined && !(SELF_TRADE_PREVENTIONS as readonly unknown[]).includes(m.stp)) return 'stp';
@@ -148,7 +149,7 @@ export const ARBS: { readonly [T in MessageType]: fc.Arbitrary<Message> } = {
   limit: recordArb('limit'),
   market: recordArb('market'),
   cancel: recordArb('cancel'),
-  amend: recordArb('amend'),
+  amend: fc.oneof(recordArb('amend', { qty: posArb }), recordArb('amend', { price: posArb, qty: fc.constant(0) })),
   accepted: fc
     .tuple(
       fc.oneof(

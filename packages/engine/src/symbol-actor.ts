@@ -516,7 +516,11 @@ export class SymbolActor {
         const owner = book.ownerOf(cmd.orderId);
         if (owner >= 0 && owner !== cmd.userId) sink.engineReject('amend', cmd.orderId, 'NOT_OWNER');
         else if (cmd.price === 0) book.reduce(cmd.orderId, cmd.qty);
-        else book.amend(cmd.orderId, cmd.price, cmd.qty);
+        else if (cmd.qty === 0) {
+          // A new price for what the order has left now (a gateway's view of it may be older: lots
+          // filled since must not come back). An unknown order: any quantity, the book refuses it.
+          book.amend(cmd.orderId, cmd.price, book.getOrder(cmd.orderId)?.qty ?? 1);
+        } else book.amend(cmd.orderId, cmd.price, cmd.qty);
         break;
       }
     }

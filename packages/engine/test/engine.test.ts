@@ -149,12 +149,28 @@ describe('routing and refusals', () => {
     try {
       expect(refused(engine.trySubmit(cancel(A, -1))).code).toBe('INVALID_COMMAND');
       expect(refused(engine.trySubmit(market(A, 1, 'sell', 2 ** 53))).code).toBe('INVALID_COMMAND');
-      expect(refused(engine.trySubmit(amend(A, 1, 100, 0))).code).toBe('INVALID_COMMAND');
+      expect(refused(engine.trySubmit(amend(A, 1, 0, 0))).code).toBe('INVALID_COMMAND');
       expect(refused(engine.trySubmit(amend(A, 1, -5, 3))).code).toBe('INVALID_COMMAND');
       expect(actorOf(engine).lastSubmittedSeq).toBe(0);
     } finally {
       await engine.close();
     }
+  });
+
+  it('an amend with qty 0 gives the order a new price for the quantity it has left when applied (lots filled since are not restored); recovery replays it the same', async () => {
+    const dataDir = tmpDir();
+    const engine = await open({ dataDir, durability: 'none' });
+    await engine.submit(limit(A, 1, 'sell', 100, 10));
+    await engine.submit(market(A, 2, 'buy', 6, { userId: 2 }));
+    const r = await engine.submit(amend(A, 1, 105, 0));
+    expect(r.events.find((e) => e.type === 'amended')).toMatchObject({ orderId: 1, price: 105, qty: 4, kind: 'REPLACE' });
+    expect(actorOf(engine).book.getOrder(1)).toMatchObject({ price: 105, qty: 4 });
+    const unknown = await engine.submit(amend(A, 99, 105, 0));
+    expect(unknown.events[0]).toMatchObject({ type: 'rejected', orderId: 99, reason: 'UNKNOWN_ORDER' });
+    await engine.close();
+    const again = await open({ dataDir });
+    expect(actorOf(again).book.getOrder(1)).toMatchObject({ price: 105, qty: 4 });
+    await again.close();
   });
 
   it('applies backpressure: a full mailbox refuses with MAILBOX_FULL, and accepts again once the actor caught up', async () => {

@@ -36,10 +36,11 @@ const COMMAND_BASE = [symbol, nat('seq'), nat('reqId'), pos('orderId'), nat('use
 const EVENT_BASE = [symbol, nat('seq'), nat('eventSeq'), nat('ts')];
 
 /**
- * Each message type's fields (without `type`), in the canonical order of the JSON form. Two
+ * Each message type's fields (without `type`), in the canonical order of the JSON form. Three
  * rules span fields and are checked by `crossFieldError`: an `accepted` event's price is 0 for a
  * market order and positive for a limit order; an `amended` event's price may be 0 only for a
- * `SELF_TRADE_DECREMENT` (of a market order's rest).
+ * `SELF_TRADE_DECREMENT` (of a market order's rest); an `amend`'s qty may be 0 only with a positive
+ * price (a price change keeping the quantity the order has left when the engine applies it).
  */
 export const MESSAGE_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>> = {
   limit: [
@@ -52,7 +53,7 @@ export const MESSAGE_FIELDS: Readonly<Record<MessageType, readonly FieldSpec[]>>
   ],
   market: [...COMMAND_BASE, oneOf('side', SIDES), pos('qty'), oneOf('stp', SELF_TRADE_PREVENTIONS)],
   cancel: [...COMMAND_BASE],
-  amend: [...COMMAND_BASE, nat('price'), pos('qty')],
+  amend: [...COMMAND_BASE, nat('price'), nat('qty')],
   accepted: [
     ...EVENT_BASE,
     oneOf('orderType', ORDER_TYPES),
@@ -181,12 +182,14 @@ export const CROSS_FIELD_RULES: Readonly<Partial<Record<MessageType, string>>> =
   accepted: 'price is 0 for a market order and positive for a limit order',
   rejected: 'side, price, qty, tif and stp come all together or not at all, only for a limit or market order, with price 0 for a market order and positive for a limit order',
   amended: 'price is positive, or 0 for a SELF_TRADE_DECREMENT',
+  amend: 'qty is positive, or 0 with a positive price (a new price for the quantity the order has left)',
 };
 
 /** The field that breaks a cross-field rule, if any, in a message of `type` whose fields are each valid. */
 export function crossFieldError(type: MessageType, rec: Readonly<Record<string, unknown>>): string | undefined {
   if (type === 'accepted') return (rec.orderType === 'market' ? rec.price === 0 : rec.price !== 0) ? undefined : 'price';
   if (type === 'amended') return rec.price !== 0 || rec.kind === 'SELF_TRADE_DECREMENT' ? undefined : 'price';
+  if (type === 'amend') return rec.qty !== 0 || rec.price !== 0 ? undefined : 'qty';
   return undefined;
 }
 
