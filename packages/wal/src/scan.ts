@@ -115,6 +115,12 @@ function validAt(w: FileWindow, pos: number, maxRecord: number): boolean {
   return crc32(w.buf, i + HEADER, i + HEADER + len) === crc;
 }
 
+/** Whether a record whose CRC is valid starts at `pos` of the file open as `fd`, whatever its length. */
+export function recordAt(io: FileIO, fd: number, pos: number): boolean {
+  const size = io.size(fd);
+  return validAt(new FileWindow(io, fd, size), pos, size);
+}
+
 /** Scans a whole segment file open as `fd`. */
 export function scanSegment(io: FileIO, fd: number, maxRecord: number): ScanResult {
   const size = io.size(fd);

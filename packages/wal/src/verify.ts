@@ -5,7 +5,7 @@ import path from 'node:path';
 import { dropCleanMarker } from './clean-close.js';
 import { WalError } from './errors.js';
 import { nodeFileIO, type FileIO } from './file-io.js';
-import { scanSegment } from './scan.js';
+import { recordAt, scanSegment } from './scan.js';
 import { listSegments, type SegmentRef } from './segments.js';
 
 export interface VerifyResult {
@@ -27,24 +27,36 @@ export interface CheckOptions {
   readonly io?: FileIO;
 }
 
-/** The segments named by `target`: a log directory, or one segment file. */
-function segmentsOf(io: FileIO, target: string): SegmentRef[] {
+/**
+ * The segments named by `target`: a log directory (it must hold at least one: a writer creates its
+ * first segment when it opens a log), or one segment file (named `<20 digits>.wal`). `followed`:
+ * later segments of the same log follow the last one named (a segment file that is not its log's
+ * last), so a bad tail in it is corruption, not a torn tail.
+ */
+function segmentsOf(io: FileIO, target: string): { segments: SegmentRef[]; followed: boolean } {
   let isDir: boolean;
   try {
     isDir = fs.statSync(target).isDirectory();
   } catch (err) {
     throw new WalError('IO', `cannot read ${target}: ${(err as Error).message}`, { cause: err });
   }
-  if (isDir) return listSegments(io, target);
+  if (isDir) {
+    const segments = listSegments(io, target);
+    if (segments.length === 0) throw new WalError('IO', `${target} is not a log: it holds no segment (<20 digits>.wal)`);
+    return { segments, followed: false };
+  }
   const m = /^(\d{20})\.wal$/.exec(path.basename(target));
-  return [{ base: m ? Number(m[1]) : 0, file: target }];
+  if (m === null) throw new WalError('IO', `${target} is not a log segment: its name is not <20 digits>.wal`);
+  const base = Number(m[1]);
+  const followed = listSegments(io, path.dirname(target)).some((seg) => seg.base > base);
+  return { segments: [{ base, file: target }], followed };
 }
 
 /** Checks every record of a log (a directory) or of one segment file. */
 export function verifyLog(target: string, options: CheckOptions = {}): VerifyResult {
   const io = options.io ?? nodeFileIO;
   const maxRecordSize = options.maxRecordSize ?? 1 << 20;
-  const segments = segmentsOf(io, target);
+  const { segments, followed } = segmentsOf(io, target);
   let records = 0;
   let bytes = 0;
   for (let i = 0; i < segments.length; i++) {
@@ -58,7 +70,7 @@ export function verifyLog(target: string, options: CheckOptions = {}): VerifyRes
     }
     records += scan.records;
     bytes += scan.end;
-    const last = i === segments.length - 1;
+    const last = i === segments.length - 1 && !followed;
     const at = seg.base + scan.end;
     if (scan.status === 'corrupt') {
       return { records, bytes, status: 'corrupt', offset: at, file: seg.file, detail: `bad record at byte ${scan.end}, valid record again at byte ${scan.resumesAt}` };
@@ -89,10 +101,20 @@ export function repairLog(target: string, options: CheckOptions = {}): { before:
     });
   }
   if (before.status === 'ok' || before.file === undefined) return { before };
-  dropCleanMarker(io, path.dirname(before.file));
+  const maxRecordSize = options.maxRecordSize ?? 1 << 20;
   const fd = io.open(before.file, 'r+');
   try {
-    const scan = scanSegment(io, fd, options.maxRecordSize ?? 1 << 20);
+    const scan = scanSegment(io, fd, maxRecordSize);
+    // A length above maxRecordSize looks torn: make sure no valid record is there before cutting
+    // (a maxRecordSize below the log's own records would otherwise cut good data).
+    if (recordAt(io, fd, scan.end)) {
+      throw new WalError(
+        'INVALID_OPTIONS',
+        `refusing to repair ${before.file}: records longer than maxRecordSize (${maxRecordSize} bytes) follow byte ${scan.end}, with valid CRCs; raise maxRecordSize`,
+        { file: before.file },
+      );
+    }
+    dropCleanMarker(io, path.dirname(before.file));
     const sideFile = cutTornTail(io, before.file, fd, scan.end, scan.dataEnd, scan.fileSize);
     return { before, sideFile };
   } finally {

@@ -201,6 +201,61 @@ describe.skipIf(!built)('wal CLI', () => {
     expectSameSnapshot(snapshot(dir), before);
   });
 
+  // What the tool must never do: modify a file that is not a log, or cut records whose CRCs are good.
+  function record(payload: Buffer): Buffer {
+    const h = Buffer.alloc(8);
+    h.writeUInt32LE(payload.length, 0);
+    h.writeUInt32LE(zlib.crc32(payload), 4);
+    return Buffer.concat([h, payload]);
+  }
+  const segName = (base: number): string => `${String(base).padStart(20, '0')}.wal`;
+
+  it('repair and verify refuse a file that is not a segment (exit 2), and leave it as it was', () => {
+    const file = path.join(tmpDir(), 'notes.txt');
+    const text = 'these are my notes, not a write-ahead log\n';
+    fs.writeFileSync(file, text);
+    for (const cmd of ['repair', 'verify']) {
+      const r = wal(cmd, file);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/not a log segment/);
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe(text);
+  });
+
+  it('repair of one segment file that later segments follow refuses a bad tail in it (corrupt), as repair of the directory does', () => {
+    const d = tmpDir();
+    const seg0 = Buffer.concat([record(Buffer.from('first record')), Buffer.from([1, 2, 3, 4, 5])]);
+    const f0 = path.join(d, segName(0));
+    fs.writeFileSync(f0, seg0);
+    fs.writeFileSync(path.join(d, segName(seg0.length)), record(Buffer.from('second record')));
+    expect(wal('repair', d).status).toBe(2);
+    expect(json(wal('verify', f0))).toMatchObject({ status: 'corrupt' });
+    const r = wal('repair', f0);
+    expect(r.status).toBe(2);
+    expect(fs.readFileSync(f0)).toEqual(seg0);
+  });
+
+  it('repair with a --max-record below the records refuses instead of cutting records whose CRCs are good', () => {
+    const d = tmpDir();
+    const seg = Buffer.concat([record(Buffer.alloc(100, 0x41)), record(Buffer.alloc(100, 0x42)), record(Buffer.alloc(100, 0x43))]);
+    const f = path.join(d, segName(0));
+    fs.writeFileSync(f, seg);
+    expect(wal('verify', d).status).toBe(0);
+    const r = wal('repair', d, '--max-record', '16');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/INVALID_OPTIONS.*raise maxRecordSize/);
+    expect(fs.readFileSync(f)).toEqual(seg);
+  });
+
+  it('verify of a directory that holds no segment is an error (exit 2), not a healthy empty log', () => {
+    const root = tmpDir();
+    fs.mkdirSync(path.join(root, 'SYM', 'cmd'), { recursive: true });
+    const r = wal('verify', root);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/not a log: it holds no segment/);
+  });
+
   it('usage errors exit non-zero with a message', () => {
     const none = wal();
     expect(none.status).not.toBe(0);
