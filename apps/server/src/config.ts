@@ -117,7 +117,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   }
   const raw: Partial<Record<SettingName, unknown>> = {};
   const file = (parsed.config as string | undefined) ?? env.GX3_CONFIG;
-  if (file !== undefined && file !== '') Object.assign(raw, readConfigFile(file));
+  if (file !== undefined && file !== '') {
+    const values = readConfigFile(file);
+    for (const name of Object.keys(SETTINGS) as SettingName[]) if (Object.hasOwn(values, name)) raw[name] = values[name];
+  }
   for (const [name, s] of Object.entries(SETTINGS) as [SettingName, { env: string; flag: string }][]) {
     const e = env[s.env];
     if (e !== undefined && e !== '') raw[name] = e;
@@ -142,7 +145,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError('CONFIG_FILE', `config file ${file} must hold a JSON object`);
   for (const key of Object.keys(value)) {
-    if (!(key in SETTINGS)) throw new ConfigError('CONFIG_FILE', `config file ${file}: unknown setting ${JSON.stringify(key)} (known: ${Object.keys(SETTINGS).join(', ')})`);
+    if (!Object.hasOwn(SETTINGS, key)) throw new ConfigError('CONFIG_FILE', `config file ${file}: unknown setting ${JSON.stringify(key)} (known: ${Object.keys(SETTINGS).join(', ')})`);
   }
   return value as Record<string, unknown>;
 }
@@ -194,7 +197,8 @@ function oneOf<T extends string>(v: unknown, where: string, values: readonly T[]
   return v as T;
 }
 
-const SYMBOL = /^[A-Z0-9._-]{1,32}$/;
+// A letter or digit first: the engine keeps a symbol's logs in <dataDir>/<symbol>, so `.` and `..` are not symbols.
+const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
 
 function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
   // From the environment or a flag: SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...; from the file: an array of objects.
@@ -215,7 +219,7 @@ function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
     const o = item as Record<string, unknown>;
     const at = `${where}: instrument ${i + 1}`;
     const symbol = str(o.symbol, `${at} symbol`);
-    if (!SYMBOL.test(symbol)) throw bad(at, `symbol ${JSON.stringify(symbol)} must be 1-32 characters of A-Z 0-9 . _ -`);
+    if (!SYMBOL.test(symbol)) throw bad(at, `symbol ${JSON.stringify(symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit`);
     if (seen.has(symbol)) throw bad(at, `symbol ${symbol} is listed twice`);
     seen.add(symbol);
     const minPrice = int(o.minPrice, `${at} minPrice`, 1, Number.MAX_SAFE_INTEGER);
@@ -227,6 +231,7 @@ function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
 }
 
 const USER = /^[A-Za-z0-9._-]{1,64}$/;
+const KEY = /^[\x21-\x7e]+$/;
 
 function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
   const items: unknown[] =
@@ -243,8 +248,11 @@ function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
   const keys = new Set<string>();
   return items.map((item, i) => {
     const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (k !== 'user' && k !== 'key') throw bad(where, `key ${i + 1}: unknown field ${JSON.stringify(k)}`);
     const user = str(o.user, `${where}: key ${i + 1} user`);
     const key = str(o.key, `${where}: key ${i + 1} key`);
+    // HTTP clients and servers trim header values: a key with spaces around it could never be sent.
+    if (!KEY.test(key)) throw bad(where, `the key of ${user} must be visible ASCII characters, without spaces`);
     if (!USER.test(user)) throw bad(where, `user ${JSON.stringify(user)} must be 1-64 characters of A-Z a-z 0-9 . _ -`);
     if (key.length < 8) throw bad(where, `the key of ${user} must be at least 8 characters`);
     if (keys.has(key)) throw bad(where, `a key is listed twice (user ${user})`);

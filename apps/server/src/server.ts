@@ -81,7 +81,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     gateway.close();
     await engine.close();
     await bus.close();
-    throw err;
+    // A setting the server cannot use (a port in use, an address this host does not have): a
+    // configuration error naming the settings, with the system's error as its cause.
+    throw new ConfigError('INVALID_CONFIG', `cannot listen on ${config.host}:${config.port} (host GX3_HOST / --host, port GX3_PORT / --port): ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   ready = true;
   const port = (app.server.address() as AddressInfo).port;

@@ -163,7 +163,9 @@ describe('start-up', () => {
         () => undefined,
         (e: unknown) => e,
       );
-      expect((err as NodeJS.ErrnoException | undefined)?.code).toBe('EADDRINUSE');
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toMatch(/cannot listen on 127\.0\.0\.1:\d+ \(host GX3_HOST .*EADDRINUSE/);
+      expect(((err as ConfigError).cause as NodeJS.ErrnoException).code).toBe('EADDRINUSE');
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
@@ -232,5 +234,55 @@ describe('API keys and the rate limit', () => {
     } catch (err) {
       expect((err as ApiError).retryAfter).toBe(2);
     }
+  });
+});
+
+describe('settings that must not slip through', () => {
+  const failure = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  };
+
+  it.each(['constructor', 'toString', 'hasOwnProperty', '__proto__'])('a config file with the member %j (a name of Object.prototype) is refused as an unknown setting', (key) => {
+    const file = path.join(tmpDir(), 'gx3.json');
+    // JSON.parse makes "__proto__" an own member: it must not reach the settings through the prototype.
+    fs.writeFileSync(file, `{${JSON.stringify(key)}: {"port": 1234}}`);
+    const err = failure(() => loadConfig(['--config', file], {}));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toMatch(/unknown setting/);
+  });
+
+  it.each(['..', '.', '.A', '-A'])('refuses the symbol %j: a symbol names its directory in the data directory, so it starts with a letter or digit', (symbol) => {
+    const err = failure(() => resolveConfig({ instruments: `${symbol}:1:100:10` }));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toMatch(/first a letter or digit/);
+    expect(resolveConfig({ instruments: 'A.B-C_1:1:100:10' }).instruments[0]?.symbol).toBe('A.B-C_1');
+  });
+
+  it('refuses an unknown field in an API key of the file, and a key with spaces (header values are trimmed: it could never be sent)', () => {
+    const unknown = failure(() => resolveConfig({ apiKeys: [{ user: 'alice', key: 'alice-key-123', role: 'admin' }] }));
+    expect(unknown).toBeInstanceOf(ConfigError);
+    expect((unknown as ConfigError).message).toMatch(/unknown field "role"/);
+    const spaced = failure(() => resolveConfig({ apiKeys: [{ user: 'alice', key: ` ${ALICE} ` }] }));
+    expect(spaced).toBeInstanceOf(ConfigError);
+    expect((spaced as ConfigError).message).toMatch(/without spaces/);
+    // From GX3_API_KEYS the pairs are trimmed, as before.
+    expect(resolveConfig({ apiKeys: ` alice: ${ALICE} ` }).apiKeys).toEqual([{ user: 'alice', key: ALICE }]);
+  });
+
+  it('an address this host does not have is a ConfigError naming the host setting', async () => {
+    const err = await start({ host: '10.255.255.1' }).then(
+      async (s) => {
+        await s.close();
+        return undefined;
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).message).toMatch(/cannot listen on 10\.255\.255\.1:0 \(host GX3_HOST/);
   });
 });

@@ -37,7 +37,8 @@ export interface EngineOptions {
   readonly publisher?: Omit<PublisherOptions, 'dir' | 'bus' | 'outbox' | 'codec'>;
 }
 
-const SYMBOL = /^[A-Z0-9._-]{1,32}$/;
+// A letter or digit first: a symbol names its directory in the data directory, so `.` and `..` are not symbols.
+const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
 
 export const defaultClock = (): number => Math.floor((performance.timeOrigin + performance.now()) * 1000);
 
@@ -57,7 +58,7 @@ export class Engine {
     this.lock = lock;
     try {
       for (const config of options.symbols) {
-        if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -`);
+        if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit`);
         if (this.actors.has(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol} is configured twice`);
         const actor = SymbolActor.open(config, {
           dir: path.join(this.dataDir, config.symbol),

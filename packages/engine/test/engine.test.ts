@@ -506,6 +506,9 @@ describe('configuration', () => {
     ['a symbol twice', { symbols: [{ symbol: A }, { symbol: A }] }],
     ['a symbol with a lower-case letter', { symbols: [{ symbol: 'btc' }] }],
     ['a symbol with a slash', { symbols: [{ symbol: 'BTC/USD' }] }],
+    // A symbol names its directory in the data directory: ".." would put its logs outside it.
+    ['the symbol ..', { symbols: [{ symbol: '..' }] }],
+    ['the symbol .', { symbols: [{ symbol: '.' }] }],
     ['an unknown durability', { durability: 'always' as Durability }],
     ['batchMax 0', { batchMax: 0 }],
     ['a fractional mailboxSize', { mailboxSize: 1.5 }],
