@@ -7,8 +7,11 @@ export function runMain(main: () => Promise<void> | void): void {
   Promise.resolve()
     .then(main)
     .catch((err: unknown) => {
-      if (err instanceof BenchError) {
-        process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+      // A typed error (the bench's, or an engine, log or codec error, or a system error such as
+      // ENOENT): one line naming its code. Anything else is a bug: its stack.
+      const code = (err as { code?: unknown } | null)?.code;
+      if (err instanceof Error && typeof code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(code)) {
+        process.stderr.write(`error [${code}]: ${err.message}\n`);
         process.exitCode = 2;
       } else {
         process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -83,10 +83,33 @@ export function commandAt(w: Workload, i: number): Command {
 }
 
 function prepareDir(dir: string): void {
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
-    throw new BenchError('BAD_ARGUMENT', `--data-dir ${dir} is not empty: the engine replay starts from an empty data directory (use recover to reopen one)`);
+  if (dir === '') throw new BenchError('BAD_ARGUMENT', '--data-dir must name a directory, got an empty string');
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir, { throwIfNoEntry: false });
+    if (stat !== undefined && !stat.isDirectory()) throw new BenchError('BAD_ARGUMENT', `--data-dir ${dir} is not a directory`);
+    if (stat !== undefined && fs.readdirSync(dir).length > 0) {
+      throw new BenchError('BAD_ARGUMENT', `--data-dir ${dir} is not empty: the engine replay starts from an empty data directory (use recover to reopen one)`);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    if (err instanceof BenchError) throw err;
+    throw new BenchError('IO', `cannot use --data-dir ${dir}: ${(err as Error).message}`, { cause: err });
   }
-  fs.mkdirSync(dir, { recursive: true });
+}
+
+const CODECS: readonly string[] = ['binary', 'json'];
+const DURABILITIES: readonly string[] = ['none', 'batch', 'interval'];
+
+/** The replay configuration a data directory's CONFIG_FILE holds, checked (undefined if it does not hold one). */
+function replayConfig(v: unknown): ReplayConfig | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const c = v as Record<string, unknown>;
+  const s = c.symbol as Record<string, unknown> | null | undefined;
+  if (typeof s !== 'object' || s === null || typeof s.symbol !== 'string') return undefined;
+  if (![s.minPrice, s.maxPrice, s.maxQty].every((n) => Number.isSafeInteger(n) && (n as number) >= 1)) return undefined;
+  if (typeof c.codec !== 'string' || !CODECS.includes(c.codec) || typeof c.durability !== 'string' || !DURABILITIES.includes(c.durability)) return undefined;
+  return v as ReplayConfig;
 }
 
 /** Replays `w` through a new engine in `dataDir`; returns the summary from the outbox and the figures. */
@@ -144,11 +167,15 @@ export async function replayEngine(w: Workload, options: EngineReplayOptions): P
 
 /** Reopens a data directory written by the engine replay: recovery, then the summary of the recovered state. */
 export async function recoverEngine(dataDir: string): Promise<{ summary: ReplaySummary; commands: number; recovery: SymbolActor['recovery'] }> {
-  let config: ReplayConfig;
+  let parsed: unknown;
   try {
-    config = JSON.parse(fs.readFileSync(path.join(dataDir, CONFIG_FILE), 'utf8')) as ReplayConfig;
+    parsed = JSON.parse(fs.readFileSync(path.join(dataDir, CONFIG_FILE), 'utf8'));
   } catch (err) {
     throw new BenchError('IO', `${dataDir} is not an engine replay data directory (cannot read ${CONFIG_FILE}: ${(err as Error).message})`, { cause: err });
+  }
+  const config = replayConfig(parsed);
+  if (config === undefined) {
+    throw new BenchError('IO', `${dataDir} is not an engine replay data directory: ${CONFIG_FILE} does not hold {symbol: {symbol, minPrice, maxPrice, maxQty}, codec, durability}`);
   }
   const engine = await Engine.open({ dataDir, symbols: [config.symbol], durability: config.durability, codec: config.codec });
   const actor = engine.actor(config.symbol.symbol) as SymbolActor;
