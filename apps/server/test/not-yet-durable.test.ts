@@ -97,26 +97,31 @@ describe('market data comes from durable events only', () => {
 });
 
 describe('PATCH while a fill of the order is processed but not durable', () => {
-  it('a new price alone keeps the quantity the engine holds (the fill is not restored)', async () => {
+  /**
+   * Alice rests sell 10 @1000; Bob's market buy of 6 is processed but not durable (so the gateway
+   * still sees 10 open); then Alice's PATCH `change` is processed too, and both become durable.
+   * Returns Alice's answer.
+   */
+  async function amendDuringFill(change: { qty?: number; price?: number }): Promise<{ server: Awaited<ReturnType<typeof startServer>>; r: Awaited<ReturnType<Client['amend']>> }> {
     const { server, g } = await startGated();
     const alice = new Client(server.url, ALICE);
-    const bob = new Client(server.url, BOB);
     const a = await alice.place({ side: 'sell', price: 1000, qty: 10 });
     const actor = server.engine.actor(SYM);
     if (actor === undefined) throw new Error('no actor');
-
-    // Bob's market order fills 6 of Alice's 10; its command is processed but not durable yet.
     g.gate.holdCmd = true;
     const before = actor.processedSeq;
-    const fill = bob.post({ side: 'buy', type: 'market', qty: 6 });
-    await until(() => actor.processedSeq >= before + 1, 'bob\'s order to be processed');
-    // Alice moves her order's price (no qty given: "qty is the new open quantity", so it stays).
-    const amend = alice.amend(a.order.orderId, { price: 1005 });
+    const fill = new Client(server.url, BOB).post({ side: 'buy', type: 'market', qty: 6 });
+    await until(() => actor.processedSeq >= before + 1, "bob's order to be processed");
+    const amend = alice.amend(a.order.orderId, change);
     await until(() => actor.processedSeq >= before + 2, 'the amendment to be processed');
     g.gate.holdCmd = false;
     g.release();
     expect((await fill).status).toBe(200);
-    const r = await amend;
+    return { server, r: await amend };
+  }
+
+  it('a new price alone keeps the quantity the engine holds (the fill is not restored)', async () => {
+    const { server, r } = await amendDuringFill({ price: 1005 });
     expect(r.status).toBe(200);
     // The order had 4 lots open when it was amended: a price change must not make it 10 again.
     expect(r.body.order).toMatchObject({ price: 1005, filledQty: 6, remainingQty: 4 });
@@ -124,23 +129,8 @@ describe('PATCH while a fill of the order is processed but not durable', () => {
   }, 30_000);
 
   it('a quantity alone is the new open quantity against what the engine holds: above it, a cancel-replace, not a refused reduction', async () => {
-    const { server, g } = await startGated();
-    const alice = new Client(server.url, ALICE);
-    const bob = new Client(server.url, BOB);
-    const a = await alice.place({ side: 'sell', price: 1000, qty: 10 });
-    const actor = server.engine.actor(SYM);
-    if (actor === undefined) throw new Error('no actor');
-    g.gate.holdCmd = true;
-    const before = actor.processedSeq;
-    const fill = bob.post({ side: 'buy', type: 'market', qty: 6 });
-    await until(() => actor.processedSeq >= before + 1, "bob's order to be processed");
     // The gateway still sees 10 open: 5 looks like a reduction, but the engine holds 4.
-    const amend = alice.amend(a.order.orderId, { qty: 5 });
-    await until(() => actor.processedSeq >= before + 2, 'the amendment to be processed');
-    g.gate.holdCmd = false;
-    g.release();
-    expect((await fill).status).toBe(200);
-    const r = await amend;
+    const { server, r } = await amendDuringFill({ qty: 5 });
     expect(r.status).toBe(200);
     expect(r.body.order).toMatchObject({ price: 1000, filledQty: 6, remainingQty: 5 });
     expect((await book(server.url)).asks).toEqual([[1000, 5]]);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Codec, Command, Event } from '@gx3/codecs';
 import { BinaryCodec, DecodedMessage } from '@gx3/codecs';
 import { OrderBook } from '@gx3/orderbook';
-import { EventOutbox } from '@gx3/outbox-publisher';
+import { EventOutbox, type OutboxSource } from '@gx3/outbox-publisher';
 import { listSegments, nodeFileIO, truncateLog, WalReader, WalRecord, WalWriter, type Durability, type FileIO, type SegmentRef } from '@gx3/wal';
 import { EngineSink } from './event-sink.js';
 import { EngineError, type EngineErrorCode } from './errors.js';
@@ -295,7 +295,7 @@ export class SymbolActor {
    * The outbox as a publisher in this process should tail it: its codec, and `durableEventOffset`
    * as the end of what may be published, advancing with `onDurable`.
    */
-  get publishable(): { readonly codec: Codec; readonly durableOffset: number; onDurable(listener: (offset: number) => void): () => void } {
+  get publishable(): OutboxSource {
     const codec = this.codec;
     const offset = (): number => this.durableEv;
     const onDurable = (listener: (offset: number) => void): (() => void) =>
