@@ -5,7 +5,7 @@
 // only when true, as the gateway sets it); the tests check that JSON.parse of it equals the object,
 // for every event type and for strings that need escaping.
 
-import type { Event, RejectedEvent } from '@gx3/codecs';
+import type { Event, RejectedEvent, TradeEvent } from '@gx3/codecs';
 import type { OrderResult, OrderView } from './gateway.js';
 
 const PLAIN = /^[A-Za-z0-9_.:\- ]*$/;
@@ -68,6 +68,22 @@ export function eventJson(e: Event): string {
   }
 }
 
+/**
+ * A trade as its taker's answer shows it when the maker is another user: without the maker's order
+ * id, user id and remaining quantity (trading is anonymous; the maker learns of the fill through
+ * its own order). Field for field as JSON.stringify writes `forTaker(e)`.
+ */
+function takerTradeJson(e: TradeEvent): string {
+  return `${base(e)},"takerOrderId":${e.takerOrderId},"takerUserId":${e.takerUserId},"takerSide":"${e.takerSide}","price":${e.price},"qty":${e.qty}}`;
+}
+
+/** A trade event without what it says of another user's order (its maker's, unless it is a self-trade). */
+export function forTaker(e: TradeEvent): Omit<TradeEvent, 'makerOrderId' | 'makerUserId' | 'makerRemaining'> | TradeEvent {
+  if (e.makerUserId === e.takerUserId) return e;
+  const { makerOrderId: _o, makerUserId: _u, makerRemaining: _r, ...rest } = e;
+  return rest;
+}
+
 /** The JSON text of an order view. */
 export function orderViewJson(o: OrderView): string {
   let s = `{"orderId":${o.orderId},"symbol":${symbols.of(o.symbol)},"user":${users.of(o.user)},"side":"${o.side}","type":"${o.type}","tif":"${o.tif}","price":${o.price},"qty":${o.qty},"filledQty":${o.filledQty},"remainingQty":${o.remainingQty},"status":"${o.status}","updatedAt":${o.updatedAt}`;
@@ -78,14 +94,16 @@ export function orderViewJson(o: OrderView): string {
 
 /**
  * The members of a command's answer, without braces: `"order":…,"events":[…]` and `"duplicate":true`
- * for a resubmission (the HTTP body and the WebSocket answer wrap them).
+ * for a resubmission (the HTTP body and the WebSocket answer wrap them). The command's user is the
+ * taker of its trades; a trade against another user's order is written as `forTaker` shows it.
  */
 export function orderResultMembers(r: OrderResult): string {
   let s = r.order === undefined ? '"events":[' : `"order":${orderViewJson(r.order)},"events":[`;
   const events = r.events;
   for (let i = 0; i < events.length; i++) {
     if (i > 0) s += ',';
-    s += eventJson(events[i] as Event);
+    const e = events[i] as Event;
+    s += e.type === 'trade' && e.makerUserId !== e.takerUserId ? takerTradeJson(e) : eventJson(e);
   }
   s += ']';
   if (r.duplicate === true) s += ',"duplicate":true';

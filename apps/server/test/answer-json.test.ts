@@ -24,7 +24,7 @@ import {
   type TradeEvent,
 } from '@gx3/codecs';
 import { describe, expect, it } from 'vitest';
-import { eventJson, orderResultJson, orderResultMembers, orderViewJson } from '../src/answer-json.js';
+import { eventJson, forTaker, orderResultJson, orderResultMembers, orderViewJson } from '../src/answer-json.js';
 import type { OrderResult, OrderView } from '../src/gateway.js';
 
 const MAX = 2 ** 53 - 1;
@@ -375,6 +375,11 @@ describe('orderViewJson', () => {
 // ---------------------------------------------------------------------------------------------
 // Whole answers
 
+/** What an answer shows of `r`: its trades against another user's order without the maker's order, user and remaining quantity. */
+function asAnswered(r: OrderResult): unknown {
+  return { ...r, events: r.events.map((e) => (e.type === 'trade' ? forTaker(e) : e)) };
+}
+
 describe('orderResultJson and orderResultMembers', () => {
   const order = view({ orderId: 77, user: 'Zoë "the maker"', clientOrderId: 'cid\n1', status: 'partially_filled', filledQty: 3, remainingQty: 7 });
   const events: Event[] = [
@@ -385,7 +390,7 @@ describe('orderResultJson and orderResultMembers', () => {
 
   it('writes an order and its events as JSON.stringify does', () => {
     const r: OrderResult = { order, events };
-    const p = expectSame(orderResultJson(r), r);
+    const p = expectSame(orderResultJson(r), asAnswered(r));
     expect(Object.keys(p).sort()).toEqual(['events', 'order']);
     expect((p.order as Record<string, unknown>).user).toBe('Zoë "the maker"');
     expect((p.events as unknown[]).length).toBe(3);
@@ -394,33 +399,33 @@ describe('orderResultJson and orderResultMembers', () => {
 
   it('leaves the order member out when there is no order, and writes an empty event list', () => {
     const none: OrderResult = { order: undefined, events: [] };
-    const p = expectSame(orderResultJson(none), none);
+    const p = expectSame(orderResultJson(none), asAnswered(none));
     expect(p).toStrictEqual({ events: [] });
     expect(orderResultJson(none)).not.toContain('order');
 
     const eventsOnly: OrderResult = { order: undefined, events: [canceled({ orderId: 9, reason: 'UNFILLED', qty: 2 })] };
-    const q = expectSame(orderResultJson(eventsOnly), eventsOnly);
+    const q = expectSame(orderResultJson(eventsOnly), asAnswered(eventsOnly));
     expect('order' in q).toBe(false);
     expect(q.events).toStrictEqual([viaStringify(eventsOnly.events[0])]);
   });
 
   it('writes duplicate: true when set, and no duplicate member otherwise', () => {
     const dup: OrderResult = { order, events, duplicate: true };
-    const p = expectSame(orderResultJson(dup), dup);
+    const p = expectSame(orderResultJson(dup), asAnswered(dup));
     expect(p.duplicate).toBe(true);
 
     const fresh: OrderResult = { order, events };
-    expect('duplicate' in expectSame(orderResultJson(fresh), fresh)).toBe(false);
+    expect('duplicate' in expectSame(orderResultJson(fresh), asAnswered(fresh))).toBe(false);
 
     const dupNoOrder: OrderResult = { order: undefined, events: [], duplicate: true };
-    expect(expectSame(orderResultJson(dupNoOrder), dupNoOrder)).toStrictEqual({ events: [], duplicate: true });
+    expect(expectSame(orderResultJson(dupNoOrder), asAnswered(dupNoOrder))).toStrictEqual({ events: [], duplicate: true });
   });
 
   it('every event type in one answer, with escaping names, as JSON.stringify does', () => {
     const all = allEvents();
     for (const [i, user] of [...NEED_ESCAPING, ...PLAIN].entries()) {
       const r: OrderResult = { order: view({ user, clientOrderId: user, orderId: i + 1 }), events: all, ...(i % 2 === 0 ? { duplicate: true } : {}) };
-      const p = expectSame(orderResultJson(r), r);
+      const p = expectSame(orderResultJson(r), asAnswered(r));
       expect((p.order as Record<string, unknown>).user).toBe(user);
       expect((p.events as unknown[]).length).toBe(all.length);
       expect('duplicate' in p).toBe(i % 2 === 0);
@@ -433,9 +438,20 @@ describe('orderResultJson and orderResultMembers', () => {
     expect(members.startsWith('"order":')).toBe(true);
     expect(`{${members}}`).toBe(orderResultJson(r));
     const ws = parse(`{"id":12,"ok":true,${members}}`);
-    expect(ws).toStrictEqual({ id: 12, ok: true, ...(viaStringify(r) as Record<string, unknown>) });
+    expect(ws).toStrictEqual({ id: 12, ok: true, ...(viaStringify(asAnswered(r)) as Record<string, unknown>) });
 
     const bare = orderResultMembers({ order: undefined, events: [] });
     expect(bare).toBe('"events":[]');
+  });
+
+  it("a trade against another user's order leaves out the maker's order id, user id and remaining quantity; a self-trade keeps them", () => {
+    const other = tradeEvent({ takerOrderId: 77, takerUserId: 3, makerOrderId: 5, makerUserId: 9, makerRemaining: 4 });
+    const self = tradeEvent({ takerOrderId: 77, takerUserId: 3, makerOrderId: 6, makerUserId: 3, makerRemaining: 0 });
+    const p = parse(orderResultJson({ order, events: [other, self] }));
+    const [shown, selfShown] = p.events as Record<string, unknown>[];
+    expect(shown).toStrictEqual({ symbol: SYM, seq: 2, eventSeq: 3, ts: TS, type: 'trade', takerOrderId: 77, takerUserId: 3, takerSide: 'sell', price: 100, qty: 1 });
+    expect(selfShown).toStrictEqual(viaStringify(self));
+    // eventJson alone (not an answer) writes every member.
+    expect(parse(eventJson(other))).toStrictEqual(viaStringify(other));
   });
 });

@@ -39,7 +39,12 @@ describe('POST /v1/orders', () => {
     const maker = await alice.place({ side: 'sell', price: 1000, qty: 4 });
     const r = await bob.place({ side: 'buy', price: 1010, qty: 10 });
     expect(r.events.map((e) => e.type)).toEqual(['accepted', 'trade', 'added']);
-    expect(r.events[1]).toMatchObject({ type: 'trade', price: 1000, qty: 4, makerOrderId: maker.order.orderId, takerOrderId: r.order.orderId, takerSide: 'buy', makerRemaining: 0 });
+    expect(r.events[1]).toMatchObject({ type: 'trade', price: 1000, qty: 4, takerOrderId: r.order.orderId, takerSide: 'buy' });
+    // Trading is anonymous: the taker's answer does not name the maker's order or user.
+    expect(r.events[1]).not.toHaveProperty('makerOrderId');
+    expect(r.events[1]).not.toHaveProperty('makerUserId');
+    expect(r.events[1]).not.toHaveProperty('makerRemaining');
+    expect(await alice.order(maker.order.orderId)).toMatchObject({ status: 'filled', filledQty: 4 });
     expect(r.order).toMatchObject({ status: 'partially_filled', filledQty: 4, remainingQty: 6, price: 1010 });
     expect(await book(server.url)).toMatchObject({ bids: [[1010, 6]], asks: [] });
   });
@@ -216,7 +221,7 @@ describe('PATCH /v1/orders/{symbol}/{orderId}', () => {
     // The reduced order is still first in line.
     const taker = await carol.place({ side: 'buy', price: 1000, qty: 5 });
     const trade = taker.events.find((e) => e.type === 'trade');
-    expect(trade).toMatchObject({ makerOrderId: first.order.orderId, qty: 5 });
+    expect(trade).toMatchObject({ qty: 5 });
     expect(await alice.order(first.order.orderId)).toMatchObject({ status: 'filled' });
     expect(await bob.order(second.order.orderId)).toMatchObject({ status: 'open', remainingQty: 10 });
   });
@@ -230,7 +235,9 @@ describe('PATCH /v1/orders/{symbol}/{orderId}', () => {
     expect(r.body.order).toMatchObject({ qty: 20, remainingQty: 20, status: 'open' });
     expect(await book(server.url)).toMatchObject({ asks: [[1000, 30]] });
     const taker = await carol.place({ side: 'buy', price: 1000, qty: 5 });
-    expect(taker.events.find((e) => e.type === 'trade')).toMatchObject({ makerOrderId: second.order.orderId });
+    expect(taker.events.find((e) => e.type === 'trade')).toMatchObject({ qty: 5 });
+    expect(await bob.order(second.order.orderId)).toMatchObject({ filledQty: 5, remainingQty: 5 });
+    expect(await alice.order(first.order.orderId)).toMatchObject({ filledQty: 0, remainingQty: 20 });
   });
 
   it('a new price moves the order to its new level (and it loses priority)', async () => {
@@ -241,7 +248,9 @@ describe('PATCH /v1/orders/{symbol}/{orderId}', () => {
     expect(r.body.order).toMatchObject({ price: 1005, remainingQty: 10, status: 'open' });
     expect(await book(server.url)).toMatchObject({ asks: [[1005, 11]] });
     const taker = await carol.place({ side: 'buy', price: 1005, qty: 1 });
-    expect(taker.events.find((e) => e.type === 'trade')).toMatchObject({ makerOrderId: other.order.orderId, price: 1005 });
+    expect(taker.events.find((e) => e.type === 'trade')).toMatchObject({ price: 1005, qty: 1 });
+    expect(await bob.order(other.order.orderId)).toMatchObject({ status: 'filled' });
+    expect(await alice.order(a.order.orderId)).toMatchObject({ filledQty: 0, remainingQty: 10 });
   });
 
   it('a new price and quantity at once; a price that crosses trades at once', async () => {
