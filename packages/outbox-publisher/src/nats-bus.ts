@@ -34,13 +34,26 @@ export interface NatsBusOptions {
 interface Pending {
   done: AckCallback;
   deadline: number;
+  symbol: string;
+  eventSeq: number;
 }
 
 const ERR_WRONG_LAST_MSG_ID = 10070;
+const ERR_WRONG_LAST_SEQUENCE = 10071;
 
-/** The stream of a symbol: names may not contain `.`, `*`, `>` or spaces. */
+/**
+ * The stream of a symbol. Stream names may not contain `.`, `*`, `>` or spaces, so `_` is written
+ * `__` and any other such character `_x<hex code>_`: distinct symbols (`BTC.USDT`, `BTC_USDT`) get
+ * distinct streams.
+ */
 export function streamName(prefix: string, symbol: string): string {
-  return `${prefix}_${symbol.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  return `${prefix}_${symbol.replace(/[^A-Za-z0-9-]/g, (c) => (c === '_' ? '__' : `_x${(c.codePointAt(0) ?? 0).toString(16)}_`))}`;
+}
+
+/** The event sequence number in a message id (`<symbol>:<eventSeq>`), or -1. */
+function eventSeqOf(id: string | undefined): number {
+  const m = id === undefined ? null : /:(\d+)$/.exec(id);
+  return m === null ? -1 : Number(m[1]);
 }
 
 export class NatsJetStreamBus implements Bus {
@@ -143,8 +156,12 @@ export class NatsJetStreamBus implements Bus {
     const token = (this.nextToken++).toString(36);
     const h = headers();
     h.set('Nats-Msg-Id', msg.id);
+    // The order check: after the previous event, or, for a symbol's first event, into a subject that
+    // holds nothing yet (without it, a first event published again after the duplicate window would
+    // be stored twice, and every later one would then pass the check).
     if (msg.previousId !== undefined) h.set('Nats-Expected-Last-Msg-Id', msg.previousId);
-    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs });
+    else h.set('Nats-Expected-Last-Subject-Sequence', '0');
+    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs, symbol: msg.symbol, eventSeq: msg.eventSeq });
     try {
       // The client queues the bytes until its next flush: give it a copy of the payload, which is
       // only valid during this call.
@@ -216,11 +233,34 @@ export class NatsJetStreamBus implements Bus {
       return;
     }
     if (ack.error) {
-      const code = ack.error.err_code === ERR_WRONG_LAST_MSG_ID ? 'OUT_OF_ORDER' : 'BUS_ERROR';
-      p.done(new OutboxError(code, `JetStream refused the message: ${ack.error.description ?? 'unknown error'} (${ack.error.err_code ?? ack.error.code ?? '?'})`));
+      const refused = `JetStream refused the message: ${ack.error.description ?? 'unknown error'} (${ack.error.err_code ?? ack.error.code ?? '?'})`;
+      if (ack.error.err_code === ERR_WRONG_LAST_MSG_ID || ack.error.err_code === ERR_WRONG_LAST_SEQUENCE) {
+        this.settleOrderRefusal(p, refused);
+        return;
+      }
+      p.done(new OutboxError('BUS_ERROR', refused));
       return;
     }
     p.done(null, ack.duplicate === true ? DUPLICATE : STORED);
+  }
+
+  /**
+   * A refusal by the order check: the message is a duplicate if the subject already holds it (its
+   * last message is this event or a later one: a restart from an older cursor after the duplicate
+   * window, which no longer recognises the ids), OUT_OF_ORDER otherwise (a gap: the publisher
+   * rewinds). The subject's events are stored in order without gaps, so its last one tells.
+   */
+  private settleOrderRefusal(p: Pending, refused: string): void {
+    this.jsm.streams.getMessage(this.stream(p.symbol), { last_by_subj: this.subject(p.symbol) }).then(
+      (last) => {
+        const stored = eventSeqOf(last?.header.get('Nats-Msg-Id'));
+        if (stored >= p.eventSeq) p.done(null, DUPLICATE);
+        else p.done(new OutboxError('OUT_OF_ORDER', refused));
+      },
+      (err: unknown) => {
+        p.done(new OutboxError('BUS_ERROR', `${refused}; looking up the subject's last message failed: ${(err as Error).message}`, { cause: err }));
+      },
+    );
   }
 
   private sweep(): void {

@@ -280,6 +280,7 @@ export class Publisher {
       try {
         this.bus.publish(msg, (err, ack) => {
           if (gen !== this.generation) return; // from before a rewind
+          if (entry.acked) return; // a bus that answers twice: the first answer counted
           if (err) {
             this.fail(err);
             return;
