@@ -14,9 +14,9 @@ function spareState(w: WalWriter): string {
   return (w as unknown as { spareState: string }).spareState;
 }
 
-/** Waits, one event-loop turn at a time (bounded), for `cond`. */
+/** Waits (polling, bounded: a spare is made on the thread pool, which a loaded machine may delay) for `cond`. */
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 5000 && !cond(); i++) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 20_000 && !cond(); i++) await new Promise((r) => setTimeout(r, 1));
   if (!cond()) throw new Error(`gave up waiting for ${what}`);
 }
 
