@@ -149,10 +149,10 @@ describe('the publisher of an engine publishes only events of durable commands',
     armed = true;
     const second = cmds.slice(10, 20);
     const pending = second.map((c) => engine.submit(c).then(() => 'acked', () => 'rejected'));
-    // Wait (in turns of the loop, bounded) until the command log's sync is held and the outbox's
+    // Wait (polling, bounded) until the command log's sync is held and the outbox's
     // sync of the same batch has completed, then give the publisher turns to act on it.
     const outboxSynced = (): boolean => actor.outbox.log.durableOffset > 0 && actor.outbox.log.durableOffset >= actor.outbox.log.writtenOffset;
-    for (let i = 0; i < 20_000 && (held === undefined || actor.processedSeq < 20 || !outboxSynced()); i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20_000 && (held === undefined || actor.processedSeq < 20 || !outboxSynced()); i++) await new Promise((r) => setTimeout(r, 1));
     expect(held, 'the command log was not synced').toBeDefined();
     expect(outboxSynced(), "the outbox's sync did not complete").toBe(true);
     await turns(5);
