@@ -74,61 +74,28 @@ describe.skipIf(nats.skip)('NATS JetStream bus', () => {
     }
   });
 
-  it('a restart from the cursor after the duplicate window stores no event twice (first events)', async () => {
+  /**
+   * Publishes `eventsPerCommand` (one command each) of `symbol` to a fresh stream whose duplicate
+   * window is 0.5 s; writes the cursor a crash would have left (`crashAt`), waits past the window
+   * and publishes again from it. Resolves with the event numbers the stream then holds.
+   */
+  async function republishAfterWindow(symbol: string, eventsPerCommand: number[], crashAt: (w: EventWriter) => { offset: number; lastEventSeq: number }): Promise<number[]> {
     const prefix = `RF${uniqueTag()}`;
     const opts = { streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory' as const, ackTimeoutMs: 1000, duplicateWindowMs: 500 };
     const dir = tmpDir();
     const outbox = openOutbox(dir);
     const w = new EventWriter(outbox);
-    w.command('DW', 3);
+    for (const n of eventsPerCommand) w.command(symbol, n);
     await outbox.sync();
     const bus1 = await NatsJetStreamBus.connect(opts);
-    streams.push(bus1.stream('DW'));
-    // Publisher 1 publishes everything, but crashes before its cursor is written.
-    const p1 = publisher({ dir, bus: bus1, outbox, commitIntervalMs: 600_000 });
-    p1.start();
-    await until(() => p1.stats().acknowledgedOffset === outbox.durableOffset, 5_000, 'first run acknowledged');
-    await bus1.close();
-    // (p1 "crashed": its cursor was never written; stopping it would commit, so write the crash state.)
-    await p1.stop();
-    writeCursor(dir, { offset: 0, lastEventSeq: 0, commits: 0 });
-    await sleep(1_500); // a publisher down longer than the duplicate window
-    const bus2 = await NatsJetStreamBus.connect(opts);
-    const p2 = publisher({ dir, bus: bus2, outbox, ackTimeoutMs: 1000, commitIntervalMs: 5, backoff: { initialMs: 5, maxMs: 50 } });
-    p2.start();
-    await until(() => p2.stats().acknowledgedOffset === outbox.durableOffset, 5_000, 'second run acknowledged', () => p2.stats());
-    await p2.stop();
-    await bus2.close();
-    const { nc, jsm } = await manager(NATS_URL);
-    try {
-      const stored = await readStream(nc, jsm, `${prefix}_DW`);
-      expect(stored.map((s) => s.event.eventSeq)).toEqual(range(1, 3));
-    } finally {
-      await nc.close();
-    }
-  });
-
-  it('a restart from a mid-outbox cursor after the duplicate window makes progress (no endless OUT_OF_ORDER)', async () => {
-    const prefix = `RF${uniqueTag()}`;
-    const opts = { streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory' as const, ackTimeoutMs: 1000, duplicateWindowMs: 500 };
-    const dir = tmpDir();
-    const outbox = openOutbox(dir);
-    const w = new EventWriter(outbox);
-    w.command('DX', 2);
-    w.command('DX', 2);
-    await outbox.sync();
-    const bus1 = await NatsJetStreamBus.connect(opts);
-    streams.push(bus1.stream('DX'));
+    streams.push(bus1.stream(symbol));
     const p1 = publisher({ dir, bus: bus1, outbox, commitIntervalMs: 5 });
     p1.start();
     await until(() => p1.stats().acknowledgedOffset === outbox.durableOffset, 5_000, 'first run acknowledged');
     await p1.stop();
     await bus1.close();
-    // The crash state: the cursor was last written after the first command (events 1-2); events 3-4 are on the bus.
-    const b0 = w.boundaries[0];
-    if (!b0) throw new Error('no boundary');
-    writeCursor(dir, { offset: b0.offset, lastEventSeq: b0.eventSeq, commits: 0 });
-    await sleep(1_500);
+    writeCursor(dir, { ...crashAt(w), commits: 0 });
+    await sleep(1_500); // a publisher down longer than the duplicate window
     const bus2 = await NatsJetStreamBus.connect(opts);
     const errors: Error[] = [];
     const p2 = publisher({ dir, bus: bus2, outbox, ackTimeoutMs: 1000, commitIntervalMs: 5, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
@@ -141,10 +108,24 @@ describe.skipIf(nats.skip)('NATS JetStream bus', () => {
     }
     const { nc, jsm } = await manager(NATS_URL);
     try {
-      const stored = await readStream(nc, jsm, `${prefix}_DX`);
-      expect(stored.map((s) => s.event.eventSeq)).toEqual(range(1, 4));
+      return (await readStream(nc, jsm, bus1.stream(symbol))).map((m) => m.event.eventSeq);
     } finally {
       await nc.close();
     }
+  }
+
+  it('a restart from the cursor after the duplicate window stores no event twice (first events)', async () => {
+    // The publisher crashed before its cursor was ever written.
+    expect(await republishAfterWindow('DW', [3], () => ({ offset: 0, lastEventSeq: 0 }))).toEqual(range(1, 3));
+  });
+
+  it('a restart from a mid-outbox cursor after the duplicate window makes progress (no endless OUT_OF_ORDER)', async () => {
+    // The cursor was last written after the first command (events 1-2); events 3-4 are on the bus.
+    const stored = await republishAfterWindow('DX', [2, 2], (w) => {
+      const b0 = w.boundaries[0];
+      if (!b0) throw new Error('no boundary');
+      return { offset: b0.offset, lastEventSeq: b0.eventSeq };
+    });
+    expect(stored).toEqual(range(1, 4));
   });
 });
