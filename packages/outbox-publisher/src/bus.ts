@@ -42,6 +42,12 @@ export interface Bus {
   readonly name: string;
   /** Publishes one message; `done` is called once, with its acknowledgement or an error. */
   publish(msg: BusMessage, done: AckCallback): void;
+  /**
+   * Optional, for a bus that stores a message before returning (an in-process bus): publishes one
+   * message and returns its acknowledgement, or throws what `publish` would have passed to `done`.
+   * The publisher then uses only this, and keeps no per-message bookkeeping for acknowledgements.
+   */
+  publishNow?(msg: BusMessage): PublishAck;
   /** Stops accepting messages and releases connections; pending acknowledgements fail. */
   close(): Promise<void>;
 }

@@ -5,7 +5,7 @@
 // restart) accepts that symbol's next message whatever its previous id.
 
 import type { Event } from '@gx3/codecs';
-import { EventMessage, messageId, type AckCallback, type Bus, type BusMessage } from './bus.js';
+import { EventMessage, messageId, type AckCallback, type Bus, type BusMessage, type PublishAck } from './bus.js';
 import { OutboxError } from './errors.js';
 
 /** Receives each stored event; `msg.payload` is valid only during the call. */
@@ -51,20 +51,24 @@ export class MemoryBus implements Bus {
   }
 
   publish(msg: BusMessage, done: AckCallback): void {
-    if (this.closed) {
-      done(new OutboxError('BUS_CLOSED', 'the memory bus is closed'));
+    let ack: PublishAck;
+    try {
+      ack = this.publishNow(msg);
+    } catch (err) {
+      done(err as Error);
       return;
     }
+    done(null, ack);
+  }
+
+  publishNow(msg: BusMessage): PublishAck {
+    if (this.closed) throw new OutboxError('BUS_CLOSED', 'the memory bus is closed');
     // Event sequence numbers have no gaps, so the previous id is the previous sequence number.
     const last = this.last.get(msg.symbol);
     if (last !== undefined) {
-      if (msg.eventSeq <= last) {
-        done(null, DUPLICATE);
-        return;
-      }
+      if (msg.eventSeq <= last) return DUPLICATE;
       if (msg.eventSeq !== last + 1) {
-        done(new OutboxError('OUT_OF_ORDER', `message ${msg.id} follows ${msg.previousId ?? 'nothing'}, but the last message of ${msg.symbol} is ${messageId(msg.symbol, last)}`));
-        return;
+        throw new OutboxError('OUT_OF_ORDER', `message ${msg.id} follows ${msg.previousId ?? 'nothing'}, but the last message of ${msg.symbol} is ${messageId(msg.symbol, last)}`);
       }
     }
     this.last.set(msg.symbol, msg.eventSeq);
@@ -82,7 +86,7 @@ export class MemoryBus implements Bus {
     }
     this.deliver(this.subs.get(msg.symbol), msg);
     this.deliver(this.subs.get('*'), msg);
-    done(null, STORED);
+    return STORED;
   }
 
   close(): Promise<void> {

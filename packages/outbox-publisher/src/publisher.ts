@@ -14,7 +14,7 @@
 
 import { BinaryCodec, codecByName, DecodedMessage, type Codec, type CodecName, type Event } from '@gx3/codecs';
 import { WalReader, WalRecord } from '@gx3/wal';
-import { EventMessage, type Bus } from './bus.js';
+import { EventMessage, type Bus, type PublishAck } from './bus.js';
 import { readCursor, writeCursorAsync, type CursorState } from './cursor.js';
 import { OutboxError } from './errors.js';
 
@@ -269,8 +269,33 @@ export class Publisher {
       }
       const next = rec.offset + 8 + rec.length;
       if (msg === undefined) {
-        this.pending.push({ next, eventSeq: 0, acked: true, sentAt: 0 });
-        this.advance();
+        if (this.head === this.pending.length) {
+          // Everything before this CmdEnd is acknowledged: it is the cursor candidate at once.
+          this.ackedOffset = next;
+          this.ackedEventSeq = this.prefixEventSeq;
+          this.movedForward();
+        } else {
+          this.pending.push({ next, eventSeq: 0, acked: true, sentAt: 0 });
+          this.advance();
+        }
+        continue;
+      }
+      if (this.bus.publishNow !== undefined) {
+        // A bus that stores before returning: acknowledged (or failed) here, nothing to track.
+        let ack: PublishAck;
+        this.counters.published++;
+        try {
+          ack = this.bus.publishNow(msg);
+        } catch (err) {
+          this.fail(err instanceof Error ? err : new Error(String(err)));
+          return;
+        } finally {
+          msg.release();
+        }
+        this.counters.acknowledged++;
+        if (ack.duplicate) this.counters.duplicates++;
+        this.attempt = 0;
+        this.prefixEventSeq = msg.eventSeq;
         continue;
       }
       const entry: Entry = { next, eventSeq: msg.eventSeq, acked: false, sentAt: Date.now() };
@@ -345,7 +370,11 @@ export class Publisher {
       this.pending = p.slice(this.head);
       this.head = 0;
     }
-    if (!moved) return;
+    if (moved) this.movedForward();
+  }
+
+  /** The acknowledged offset moved: wakes its waiters and schedules a cursor commit. */
+  private movedForward(): void {
     if (this.waiters.length > 0) {
       const still: typeof this.waiters = [];
       for (const w of this.waiters) {

@@ -446,6 +446,41 @@ describe('Publisher', () => {
     expectHeld(inner, { AAA: 40 });
   });
 
+  it('uses only publishNow of a bus that has it; a publishNow that throws (after storing) is a failed publish: rewinds, retries, counts the duplicate, delivers everything once', async () => {
+    const dir = tmpDir();
+    const outbox = openOutbox(dir);
+    const w = new EventWriter(outbox);
+    w.commands('AAA', 20, () => 2);
+    await outbox.sync();
+    const inner = new MemoryBus({ retain: true });
+    let calls = 0;
+    const bus: Bus = {
+      name: 'sync-throws-once',
+      publish(): void {
+        throw new Error('publish must not be called when publishNow exists');
+      },
+      publishNow(msg: BusMessage) {
+        calls++;
+        const ack = inner.publishNow(msg);
+        if (calls === 7) throw new OutboxError('BUS_ERROR', 'injected: the acknowledgement of event 7 was lost');
+        return ack;
+      },
+      close: () => inner.close(),
+    };
+    const errors: Error[] = [];
+    const p = publisher({ dir, bus, outbox, commitIntervalMs: 1, backoff: { initialMs: 1, maxMs: 5 }, onError: (e) => errors.push(e) });
+    p.start();
+    await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, 20_000, 'everything acknowledged', state(p));
+    await p.stop();
+    const s = p.stats();
+    expect(errors.map((e) => e.message)).toEqual(['injected: the acknowledgement of event 7 was lost']);
+    expect(s).toMatchObject({ failures: 1, inFlight: 0, published: 41, acknowledged: 40, lastEventSeq: 40 });
+    // The rewind went back to the end of command 3 (event 6): event 7 was stored before its failure.
+    expect(s.duplicates).toBe(1);
+    expectHeld(inner, { AAA: 40 });
+    expect(readCursor(dir)).toMatchObject({ offset: outbox.durableOffset, lastEventSeq: 40 });
+  });
+
   it('counts duplicates after a rewind: events stored before the failure are acknowledged as duplicates', async () => {
     const dir = tmpDir();
     const outbox = openOutbox(dir);
