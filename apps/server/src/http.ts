@@ -11,6 +11,7 @@ import { ApiError } from './errors.js';
 import type { Gateway, OrderResult } from './gateway.js';
 import type { Metrics } from './metrics.js';
 import { CLIENT_ORDER_ID, parseAmendOrder, parseOrderId, parsePlaceOrder, queryInt } from './requests.js';
+import type { Publisher } from '@gx3/outbox-publisher';
 
 export interface HttpDeps {
   readonly gateway: Gateway;
@@ -197,6 +198,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
         processedSeq: a?.processedSeq,
         durableSeq: a?.durableSeq,
         queued: a?.queued,
+        ...publisherHealth(gateway.engine.publisher(symbol)),
       };
     }
     const ready = deps.ready() && !halted;
@@ -220,6 +222,24 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
   }));
 
   return app;
+}
+
+/**
+ * A symbol's publisher as /health shows it: how far the bus is behind and, while publishing fails,
+ * the last error. A failing bus does not make the server unready: the events wait in the outbox.
+ */
+function publisherHealth(p: Publisher | undefined): { publisher?: Record<string, unknown> } {
+  if (p === undefined) return {};
+  const s = p.stats();
+  const e = s.consecutiveFailures > 0 ? s.lastError : undefined;
+  return {
+    publisher: {
+      lastEventSeq: s.lastEventSeq,
+      lagBytes: s.lagBytes,
+      consecutiveFailures: s.consecutiveFailures,
+      ...(e === undefined ? {} : { lastError: { code: (e as { code?: unknown }).code ?? 'ERROR', message: e.message } }),
+    },
+  };
 }
 
 function sendError(reply: FastifyReply, err: ApiError): void {

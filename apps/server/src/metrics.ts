@@ -163,6 +163,9 @@ export class Metrics implements GatewayObserver {
     perSymbol('gx3_engine_mailbox_depth', 'Commands waiting in the mailbox', (s) => engine.actor(s)?.queued ?? 0);
     perSymbol('gx3_engine_halted', '1 if the symbol halted after an I/O error', (s) => (engine.actor(s)?.halted ? 1 : 0));
     perSymbol('gx3_book_orders', 'Resting orders', (s) => engine.actor(s)?.book.orderCount ?? 0);
+    perSymbol('gx3_publisher_last_event_seq', 'Last event the bus acknowledged (in order)', (s) => engine.publisher(s)?.stats().lastEventSeq ?? 0);
+    perSymbol('gx3_publisher_lag_bytes', 'Outbox bytes the bus has not acknowledged', (s) => engine.publisher(s)?.stats().lagBytes ?? 0);
+    perSymbol('gx3_publisher_consecutive_failures', 'Publish failures since the last acknowledgement (0: publishing works)', (s) => engine.publisher(s)?.stats().consecutiveFailures ?? 0);
   }
 
   /** Runs `fn` whenever the metrics are scraped (to add counts kept cheaply elsewhere). */

@@ -56,6 +56,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       durability: config.durability,
       codec: config.codec,
       bus,
+      // The publishers retry by themselves; each failure is logged (and /health and /metrics show a failing one).
+      publisher: {
+        onError: (err) => {
+          logger.warn({ err, code: (err as { code?: unknown }).code }, 'publishing events to the bus failed; retrying');
+        },
+      },
       ...options.engine,
     });
   } catch (err) {

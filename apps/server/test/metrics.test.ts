@@ -49,13 +49,26 @@ function samplesOf(text: string, name: string): Sample[] {
 }
 
 /** A stand-in for the engine: the metrics read `symbols` and `actor(symbol)` only, at scrape time. */
-function fakeEngine(actors: Record<string, { processedSeq: number; durableSeq: number; queued: number; halted: Error | undefined; orders: number }> = {}): Engine {
+interface FakeActor {
+  processedSeq: number;
+  durableSeq: number;
+  queued: number;
+  halted: Error | undefined;
+  orders: number;
+  publisher?: { lastEventSeq: number; lagBytes: number; consecutiveFailures: number };
+}
+
+function fakeEngine(actors: Record<string, FakeActor> = {}): Engine {
   return {
     symbols: Object.keys(actors),
     actor(symbol: string) {
       const a = actors[symbol];
       if (a === undefined) return undefined;
       return { processedSeq: a.processedSeq, durableSeq: a.durableSeq, queued: a.queued, halted: a.halted, book: { orderCount: a.orders } };
+    },
+    publisher(symbol: string) {
+      const p = actors[symbol]?.publisher;
+      return p === undefined ? undefined : { stats: () => p };
     },
   } as unknown as Engine;
 }
@@ -305,8 +318,8 @@ describe('Metrics', () => {
     expect(samplesOf(none, 'gx3_engine_processed_seq')).toEqual([]);
     expect(samplesOf(none, 'gx3_engine_halted')).toEqual([]);
 
-    const actors = {
-      AAA: { processedSeq: 10, durableSeq: 9, queued: 2, halted: undefined, orders: 4 },
+    const actors: Record<string, FakeActor> & { AAA: FakeActor } = {
+      AAA: { processedSeq: 10, durableSeq: 9, queued: 2, halted: undefined, orders: 4, publisher: { lastEventSeq: 17, lagBytes: 96, consecutiveFailures: 3 } },
       BBB: { processedSeq: 0, durableSeq: 0, queued: 0, halted: new Error('disk'), orders: 0 },
     };
     const m = new Metrics(fakeEngine(actors));
@@ -317,6 +330,11 @@ describe('Metrics', () => {
     expect(valueOf(text, 'gx3_engine_halted', { symbol: 'AAA' })).toBe(0);
     expect(valueOf(text, 'gx3_book_orders', { symbol: 'AAA' })).toBe(4);
     expect(valueOf(text, 'gx3_engine_halted', { symbol: 'BBB' })).toBe(1);
+    expect(valueOf(text, 'gx3_publisher_last_event_seq', { symbol: 'AAA' })).toBe(17);
+    expect(valueOf(text, 'gx3_publisher_lag_bytes', { symbol: 'AAA' })).toBe(96);
+    expect(valueOf(text, 'gx3_publisher_consecutive_failures', { symbol: 'AAA' })).toBe(3);
+    // A symbol without a publisher (no bus) shows zeros.
+    expect(valueOf(text, 'gx3_publisher_consecutive_failures', { symbol: 'BBB' })).toBe(0);
     actors.AAA.processedSeq = 11;
     expect(valueOf(await m.registry.metrics(), 'gx3_engine_processed_seq', { symbol: 'AAA' })).toBe(11);
   });

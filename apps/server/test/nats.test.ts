@@ -11,7 +11,7 @@ import { codecByName, type Event } from '@gx3/codecs';
 import { NatsJetStreamBus } from '@gx3/outbox-publisher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forTaker } from '../src/answer-json.js';
-import { ALICE, BOB, Client, removeTmpDirs, start, until, type TestServer } from './helpers.js';
+import { ALICE, BOB, Client, removeTmpDirs, request, start, until, type TestServer } from './helpers.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const IN_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
@@ -132,6 +132,47 @@ describe.skipIf(skip)(`the server on NATS JetStream (${NATS_URL})`, () => {
     } finally {
       sub.unsubscribe();
       await server?.close();
+    }
+  });
+
+  it("a server on a fresh data directory does not publish into a stream of another history: its orders are taken, /health and /metrics show HISTORY_MISMATCH, the stream keeps the first history's events only", async () => {
+    const symbol = `${SYMBOL}H`;
+    const stream = `GX3_${symbol}`;
+    const instruments = [{ symbol, minPrice: 1, maxPrice: 100_000, maxQty: 1_000_000 }];
+    try {
+      const first = await start({ bus: NATS_URL, instruments });
+      try {
+        await new Client(first.url, ALICE).place({ symbol, side: 'sell', price: 500, qty: 10 });
+        await until(async () => (await reader.jsm.streams.info(stream).catch(() => undefined))?.state.messages === 2, `2 messages in ${stream}`);
+      } finally {
+        await first.close();
+      }
+      // The data directory is replaced by an empty one: the new history's event ids start from 1 again.
+      const second = await start({ bus: NATS_URL, instruments });
+      try {
+        const placed = await new Client(second.url, BOB).place({ symbol, side: 'buy', price: 400, qty: 3 });
+        expect(placed.order).toMatchObject({ orderId: 1, status: 'open' });
+        const health = async (): Promise<Record<string, unknown>> => (await request(second.url, 'GET', '/health')).body as unknown as Record<string, unknown>;
+        await until(async () => JSON.stringify(await health()).includes('HISTORY_MISMATCH'), 'the publisher reports HISTORY_MISMATCH in /health');
+        const h = await health();
+        expect(h).toMatchObject({ status: 'ok', ready: true });
+        const pub = (h.symbols as Record<string, { publisher: { consecutiveFailures: number; lastEventSeq: number; lagBytes: number; lastError: { code: string; message: string } } }>)[symbol]?.publisher;
+        expect(pub?.lastError.code).toBe('HISTORY_MISMATCH');
+        expect(pub?.consecutiveFailures).toBeGreaterThan(0);
+        expect(pub?.lastEventSeq).toBe(0);
+        expect(pub?.lagBytes).toBeGreaterThan(0);
+        const metrics = (await request(second.url, 'GET', '/metrics')).text;
+        expect(metrics).toMatch(new RegExp(`gx3_publisher_consecutive_failures\\{symbol="${symbol}"\\} [1-9]`));
+        // Nothing of the second history reached the stream, and nothing was dropped as a duplicate.
+        const info = await reader.jsm.streams.info(stream);
+        expect(info.state.messages).toBe(2);
+        const last = await reader.jsm.streams.getMessage(stream, { seq: 2 });
+        expect(codecByName('binary').decode(last?.data ?? new Uint8Array())).toMatchObject({ type: 'added', side: 'sell', price: 500, qty: 10 });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await reader.jsm.streams.delete(stream).catch(() => undefined);
     }
   });
 });

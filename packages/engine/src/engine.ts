@@ -108,6 +108,12 @@ export class Engine {
     return this.actors.get(symbol);
   }
 
+  /** The publisher of `symbol`, when a bus was given. */
+  publisher(symbol: string): Publisher | undefined {
+    for (const [p, a] of this.publisherOf) if (a.symbol === symbol) return p;
+    return undefined;
+  }
+
   /** The publisher of each symbol, when a bus was given. */
   get publisherList(): readonly Publisher[] {
     return this.publishers;

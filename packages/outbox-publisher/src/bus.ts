@@ -29,6 +29,12 @@ export interface BusMessage {
    * of an EventMessage, or copies what it needs.
    */
   readonly event: Event;
+  /**
+   * The id of the outbox history the event belongs to (history.ts), if its outbox has one. A bus
+   * that keeps events across restarts refuses a history other than the one it holds for the symbol
+   * (HISTORY_MISMATCH): event ids repeat across histories.
+   */
+  readonly history?: string | undefined;
 }
 
 export interface PublishAck {
@@ -66,6 +72,8 @@ export function messageId(symbol: string, eventSeq: number): string {
 export class EventMessage implements BusMessage {
   private decoded: Event | undefined;
   private released = false;
+  /** The outbox history's id (set by the publisher). */
+  history: string | undefined = undefined;
 
   constructor(
     readonly symbol: string,
@@ -91,7 +99,9 @@ export class EventMessage implements BusMessage {
 
   /** A message that owns a copy of its payload and its decoded event (valid after publish returns). */
   detach(): BusMessage {
-    return new EventMessage(this.symbol, this.eventSeq, new Uint8Array(this.payload), 0, this.end - this.start, this.codec, this.event);
+    const m = new EventMessage(this.symbol, this.eventSeq, new Uint8Array(this.payload), 0, this.end - this.start, this.codec, this.event);
+    m.history = this.history;
+    return m;
   }
 
   /** Called by the publisher once `publish` has returned. */

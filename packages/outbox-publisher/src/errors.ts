@@ -9,6 +9,9 @@ export type OutboxErrorCode =
   | 'BUS_ERROR' // the bus refused or failed a message
   | 'OUTBOX_FAILED' // the outbox's log failed; appends are refused
   | 'MESSAGE_RELEASED' // a bus read a message's payload or event after publish returned (keep msg.detach() instead)
+  | 'HISTORY_MISMATCH' // the bus holds a different outbox history's events for the symbol (a wiped data directory, another engine)
+  | 'HISTORY_CORRUPT' // the outbox's HISTORY file does not hold a history id
+  | 'HISTORY_IO' // the outbox's HISTORY file could not be read or written
   | 'INVALID_OPTIONS';
 
 export class OutboxError extends Error {

@@ -2,7 +2,12 @@
 // `<subjectPrefix>.<symbol>`), created on first use or checked if it exists. A message is published
 // with `Nats-Msg-Id: <symbol>:<eventSeq>` (JetStream drops a repeat within the duplicate window) and
 // `Nats-Expected-Last-Msg-Id: <symbol>:<eventSeq - 1>` (JetStream refuses a message whose
-// predecessor is not the stream's last one: the bus contract's order check; error 10070).
+// predecessor is not the stream's last one: the bus contract's order check; error 10070), and
+// `Gx3-History: <id>`, its outbox's history (history.ts). Event ids repeat across histories (an
+// engine whose data directory was wiped numbers from 1 again), so a message that JetStream takes
+// for a duplicate, or whose refusal by the order check would make it one, is a duplicate only if
+// the stored event is of the same history; otherwise it fails with HISTORY_MISMATCH, and nothing
+// of the new history is stored or dropped.
 //
 // Publishes are pipelined: each goes out on the core connection with a reply subject under one
 // inbox subscription, and the acknowledgements are matched as they arrive, so throughput is bounded
@@ -36,7 +41,11 @@ interface Pending {
   deadline: number;
   symbol: string;
   eventSeq: number;
+  history: string | undefined;
 }
+
+/** The header that carries an event's outbox history id (history.ts). */
+export const HISTORY_HEADER = 'Gx3-History';
 
 const ERR_WRONG_LAST_MSG_ID = 10070;
 const ERR_WRONG_LAST_SEQUENCE = 10071;
@@ -142,6 +151,7 @@ export class NatsJetStreamBus implements Bus {
         previousId: msg.previousId,
         payload: new Uint8Array(msg.payload),
         event: msg.event,
+        history: msg.history,
       };
       this.ensureStream(msg.symbol).then(
         () => {
@@ -156,12 +166,13 @@ export class NatsJetStreamBus implements Bus {
     const token = (this.nextToken++).toString(36);
     const h = headers();
     h.set('Nats-Msg-Id', msg.id);
+    if (msg.history !== undefined) h.set(HISTORY_HEADER, msg.history);
     // The order check: after the previous event, or, for a symbol's first event, into a subject that
     // holds nothing yet (without it, a first event published again after the duplicate window would
     // be stored twice, and every later one would then pass the check).
     if (msg.previousId !== undefined) h.set('Nats-Expected-Last-Msg-Id', msg.previousId);
     else h.set('Nats-Expected-Last-Subject-Sequence', '0');
-    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs, symbol: msg.symbol, eventSeq: msg.eventSeq });
+    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs, symbol: msg.symbol, eventSeq: msg.eventSeq, history: msg.history });
     try {
       // The client queues the bytes until its next flush: give it a copy of the payload, which is
       // only valid during this call.
@@ -225,7 +236,7 @@ export class NatsJetStreamBus implements Bus {
       p.done(new OutboxError('BUS_ERROR', `JetStream answered ${msg.headers.code} ${msg.headers.description}`));
       return;
     }
-    let ack: { duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
+    let ack: { duplicate?: boolean; seq?: number; error?: { code?: number; err_code?: number; description?: string } };
     try {
       ack = msg.json();
     } catch (e) {
@@ -241,7 +252,29 @@ export class NatsJetStreamBus implements Bus {
       p.done(new OutboxError('BUS_ERROR', refused));
       return;
     }
+    if (ack.duplicate === true && p.history !== undefined && typeof ack.seq === 'number') {
+      this.settleDuplicate(p, ack.seq);
+      return;
+    }
     p.done(null, ack.duplicate === true ? DUPLICATE : STORED);
+  }
+
+  /**
+   * A duplicate by its id (inside the duplicate window) is one only if the stored message is of the
+   * same history: ids repeat across histories. Duplicates are rare (a republish after a rewind or a
+   * restart), so the stored message (`seq`) is read to tell.
+   */
+  private settleDuplicate(p: Pending, seq: number): void {
+    this.jsm.streams.getMessage(this.stream(p.symbol), { seq }).then(
+      (stored) => {
+        const mismatch = historyMismatch(this.stream(p.symbol), p.symbol, p.history, stored?.header.get(HISTORY_HEADER), stored?.header.get('Nats-Msg-Id'));
+        if (mismatch) p.done(mismatch);
+        else p.done(null, DUPLICATE);
+      },
+      (err: unknown) => {
+        p.done(new OutboxError('BUS_ERROR', `JetStream took event ${p.symbol}:${p.eventSeq} for a duplicate; reading the stored message ${seq} failed: ${(err as Error).message}`, { cause: err }));
+      },
+    );
   }
 
   /**
@@ -253,6 +286,11 @@ export class NatsJetStreamBus implements Bus {
   private settleOrderRefusal(p: Pending, refused: string): void {
     this.jsm.streams.getMessage(this.stream(p.symbol), { last_by_subj: this.subject(p.symbol) }).then(
       (last) => {
+        const mismatch = historyMismatch(this.stream(p.symbol), p.symbol, p.history, last?.header.get(HISTORY_HEADER), last?.header.get('Nats-Msg-Id'));
+        if (mismatch) {
+          p.done(mismatch);
+          return;
+        }
         const stored = eventSeqOf(last?.header.get('Nats-Msg-Id'));
         if (stored >= p.eventSeq) p.done(null, DUPLICATE);
         else p.done(new OutboxError('OUT_OF_ORDER', refused));
@@ -279,6 +317,19 @@ export class NatsJetStreamBus implements Bus {
     this.pending.clear();
     for (const p of all) p.done(err);
   }
+}
+
+/**
+ * The error for a stored event (id `storedId`) of history `stored` met when publishing one of
+ * `history`, or undefined if they agree or either is unknown (events published without history ids).
+ */
+function historyMismatch(stream: string, symbol: string, history: string | undefined, stored: string | undefined, storedId: string | undefined): OutboxError | undefined {
+  if (history === undefined || stored === undefined || stored === '' || stored === history) return undefined;
+  return new OutboxError(
+    'HISTORY_MISMATCH',
+    `stream ${stream} holds events of ${symbol} from another outbox history (${stored}, event ${storedId ?? '?'}), not this outbox's (${history}): ` +
+      'its event ids would be taken for duplicates of those. Was the data directory replaced? Delete or rename the stream, or publish to another stream prefix',
+  );
 }
 
 const DUPLICATE: PublishAck = { duplicate: true };

@@ -6,6 +6,7 @@
 import { codecByName, type Codec, type CodecName, type CmdEndEvent, type Event } from '@gx3/codecs';
 import { WalWriter, type WalOptions } from '@gx3/wal';
 import { OutboxError } from './errors.js';
+import { ensureHistory } from './history.js';
 
 export interface OutboxOptions extends WalOptions {
   /** The codec of the stored events (default `binary`). */
@@ -15,6 +16,8 @@ export interface OutboxOptions extends WalOptions {
 export class EventOutbox {
   readonly log: WalWriter;
   readonly codec: Codec;
+  /** The id of this outbox's history (history.ts), made when the outbox was first opened. */
+  readonly history: string;
   private readonly cmdEnd: CmdEndEvent = { type: 'cmdEnd', symbol: '', seq: 0, eventSeq: 0, ts: 0, events: 0 };
 
   private constructor(dir: string, options: OutboxOptions) {
@@ -23,6 +26,12 @@ export class EventOutbox {
       throw new OutboxError('INVALID_OPTIONS', `maxRecordSize must hold the codec's longest record (${this.codec.maxLength} bytes)`);
     }
     this.log = WalWriter.open(dir, options);
+    try {
+      this.history = ensureHistory(dir);
+    } catch (err) {
+      this.log.abort();
+      throw err;
+    }
   }
 
   /** Opens (creating if needed) the outbox log in `dir`; a torn tail is repaired (see `log.repaired`). */

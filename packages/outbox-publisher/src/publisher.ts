@@ -17,6 +17,7 @@ import { WalReader, WalRecord } from '@gx3/wal';
 import { EventMessage, type Bus, type PublishAck } from './bus.js';
 import { readCursor, writeCursorAsync, type CursorState } from './cursor.js';
 import { OutboxError } from './errors.js';
+import { readHistory } from './history.js';
 
 /**
  * An outbox written in this process, as the publisher tails it: an `EventOutbox`, or a view of one
@@ -68,6 +69,8 @@ export interface PublisherStats {
   duplicates: number;
   /** Failures (each one rewinds). */
   failures: number;
+  /** Failures since the last acknowledgement (0 while publishing goes well). */
+  consecutiveFailures: number;
   /** Messages in flight now. */
   inFlight: number;
   /** The cursor on disk: everything before it is acknowledged. */
@@ -138,6 +141,8 @@ export class Publisher {
   private waiters: { offset: number; resolve: () => void }[] = [];
   private readonly counters = { published: 0, acknowledged: 0, duplicates: 0, failures: 0 };
   private lastError: Error | undefined;
+  /** The outbox's history id (read at start; undefined for an outbox made before history ids). */
+  private history: string | undefined;
 
   constructor(options: PublisherOptions) {
     this.bus = options.bus;
@@ -163,6 +168,7 @@ export class Publisher {
   start(): void {
     if (this.running) return;
     this.committed = readCursor(this.cursorDir);
+    this.history = readHistory(this.dir);
     this.ackedOffset = this.committed.offset;
     this.ackedEventSeq = this.committed.lastEventSeq;
     this.running = true;
@@ -207,6 +213,7 @@ export class Publisher {
     return {
       ...this.counters,
       inFlight: this.inFlight,
+      consecutiveFailures: this.attempt,
       committedOffset: this.committed.offset,
       acknowledgedOffset: this.ackedOffset,
       readOffset: this.reader?.offset ?? this.ackedOffset,
@@ -342,12 +349,18 @@ export class Publisher {
    * made only if the bus asks for it.
    */
   private message(rec: WalRecord): EventMessage | undefined {
+    let m: EventMessage;
     if (this.binary) {
       const d = this.binary.decodeInto(rec.buf, rec.start, rec.end - rec.start, this.scratch);
-      return d.type === 'cmdEnd' ? undefined : new EventMessage(d.symbol, d.eventSeq, rec.buf, rec.start, rec.end, this.codec);
+      if (d.type === 'cmdEnd') return undefined;
+      m = new EventMessage(d.symbol, d.eventSeq, rec.buf, rec.start, rec.end, this.codec);
+    } else {
+      const e = this.codec.decode(rec.buf.subarray(rec.start, rec.end)) as Event;
+      if (e.type === 'cmdEnd') return undefined;
+      m = new EventMessage(e.symbol, e.eventSeq, rec.buf, rec.start, rec.end, this.codec, e);
     }
-    const e = this.codec.decode(rec.buf.subarray(rec.start, rec.end)) as Event;
-    return e.type === 'cmdEnd' ? undefined : new EventMessage(e.symbol, e.eventSeq, rec.buf, rec.start, rec.end, this.codec, e);
+    m.history = this.history;
+    return m;
   }
 
   /** Moves the acknowledged prefix forward; a CmdEnd in it becomes the cursor candidate. */

@@ -57,6 +57,8 @@ export interface StoredEvent {
   seq: number;
   subject: string;
   msgId: string | undefined;
+  /** The Gx3-History header ('' when the message has none). */
+  history: string;
   event: Event;
 }
 
@@ -71,7 +73,7 @@ export async function readStream(nc: NatsConnection, jsm: JetStreamManager, stre
   const messages = await consumer.consume({ max_messages: 512 });
   try {
     for await (const m of messages) {
-      out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get('Nats-Msg-Id'), event: codec.decode(m.data) as Event });
+      out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get('Nats-Msg-Id'), history: m.headers?.get('Gx3-History') ?? '', event: codec.decode(m.data) as Event });
       if (m.seq >= info.state.last_seq) break;
     }
   } finally {

@@ -1,0 +1,57 @@
+// The identity of an outbox's history: a random id made once, when the outbox is first opened, and
+// kept in its directory (`HISTORY`). Event ids (`<symbol>:<eventSeq>`) are unique only within one
+// history: an outbox started afresh (a wiped data directory) numbers its events from 1 again. A bus
+// that keeps events across such restarts (JetStream) stores the history id with each event and
+// refuses another history's events (HISTORY_MISMATCH) instead of taking them for duplicates of the
+// old ones and dropping them.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { OutboxError } from './errors.js';
+
+export const HISTORY_FILE = 'HISTORY';
+const FORMAT = /^[0-9a-f]{32}$/;
+
+/** The history id kept in `dir`, or undefined if there is none (an outbox made before history ids). */
+export function readHistory(dir: string): string | undefined {
+  const file = path.join(dir, HISTORY_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new OutboxError('HISTORY_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const id = text.trim();
+  if (!FORMAT.test(id)) throw new OutboxError('HISTORY_CORRUPT', `${file} does not hold a history id (32 hex digits): ${JSON.stringify(text.slice(0, 40))}`);
+  return id;
+}
+
+/** The history id of the outbox in `dir`, made (atomically, synced) if it has none yet. */
+export function ensureHistory(dir: string): string {
+  const known = readHistory(dir);
+  if (known !== undefined) return known;
+  const id = crypto.randomBytes(16).toString('hex');
+  const file = path.join(dir, HISTORY_FILE);
+  const tmp = `${file}.tmp`;
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeSync(fd, `${id}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    const dfd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch (err) {
+    throw new OutboxError('HISTORY_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return id;
+}
