@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ApiKeyConfig } from './config.js';
+import { parseApiKeys, type ApiKeyConfig } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
 
 export interface User {
@@ -68,10 +68,13 @@ export function demoKeys(dataDir: string): { keys: ApiKeyConfig[]; file: string;
     } catch (err) {
       throw new ConfigError('CONFIG_FILE', `cannot read the demo keys in ${file}: ${(err as Error).message}; delete it to make new ones`, { cause: err });
     }
-    if (!Array.isArray(keys) || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as ApiKeyConfig).user === 'string' && typeof (k as ApiKeyConfig).key === 'string')) {
-      throw new ConfigError('CONFIG_FILE', `${file} does not hold a list of {user, key}; delete it to make new ones`);
+    if (!Array.isArray(keys)) throw new ConfigError('CONFIG_FILE', `${file} does not hold a list of {user, key}; delete it to make new ones`);
+    // Checked as configured keys are: a key that could never be sent, or listed twice, is refused.
+    try {
+      return { keys: parseApiKeys(keys, file), file, created: false };
+    } catch (err) {
+      throw new ConfigError('CONFIG_FILE', `${(err as Error).message}; delete it to make new ones`, { cause: err });
     }
-    return { keys: keys as ApiKeyConfig[], file, created: false };
   }
   const keys = DEMO_USERS.map((user) => ({ user, key: `demo-${user}-${crypto.randomBytes(12).toString('hex')}` }));
   fs.mkdirSync(dataDir, { recursive: true });

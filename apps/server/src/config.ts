@@ -233,7 +233,8 @@ function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
 const USER = /^[A-Za-z0-9._-]{1,64}$/;
 const KEY = /^[\x21-\x7e]+$/;
 
-function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
+/** Checks a list of API keys (or USER:KEY pairs separated by commas) as configured keys are checked; INVALID_CONFIG naming `where`. */
+export function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
   const items: unknown[] =
     typeof v === 'string'
       ? v.split(',').map((pair) => {

@@ -140,6 +140,27 @@ describe('start-up', () => {
     expect((err as ConfigError).message).toMatch(/delete it/);
   });
 
+  for (const [what, keys, says] of [
+    ['an empty list', [], /at least one/],
+    ['a key with a space', [{ user: 'alice', key: 'has a space-123' }], /visible ASCII/],
+    ['a key listed twice', [{ user: 'alice', key: 'same-key-1234' }, { user: 'bob', key: 'same-key-1234' }], /listed twice/],
+    ['an entry with an unknown field', [{ user: 'alice', key: 'demo-key-12345', admin: true }], /unknown field "admin"/],
+    ['a user name that is not a name', [{ user: 'al ice', key: 'demo-key-12345' }], /must be 1-64 characters/],
+  ] as const) {
+    it(`a demo key file with ${what} stops the start with a ConfigError (CONFIG_FILE) saying what is wrong`, async () => {
+      const dataDir = tmpDir();
+      fs.writeFileSync(path.join(dataDir, 'demo-api-keys.json'), JSON.stringify(keys));
+      const err = await start({ apiKeys: undefined }, dataDir).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).code).toBe('CONFIG_FILE');
+      expect((err as ConfigError).message).toMatch(says);
+      expect((err as ConfigError).message).toMatch(/demo-api-keys\.json.*delete it/);
+    });
+  }
+
   it('an unreachable NATS bus fails the start (BUS_ERROR naming the URL)', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
