@@ -166,16 +166,30 @@ export class WsApi {
           const list = m.order as unknown[];
           if (list.length === 0 || list.length > MAX_ORDERS_PER_FRAME) throw invalid('order', `must hold 1..${MAX_ORDERS_PER_FRAME} orders`);
           this.rateLimit(client, list.length);
-          const results = list.map((o, i) => {
+          // Each order's answer text goes in its slot as it settles; the last one sends the frame.
+          const texts: string[] = new Array<string>(list.length);
+          let left = list.length;
+          const settled = (i: number, text: string): void => {
+            texts[i] = text;
+            if (--left === 0) this.sendRaw(client, `{${idMember(id)}"results":[${texts.join(',')}]}`);
+          };
+          for (let i = 0; i < list.length; i++) {
+            let placed: Promise<OrderResult>;
             try {
-              return gateway.place(user, parsePlaceOrder(o, gateway.instruments, `order[${i}].`)).then(resultText, errorText);
+              placed = gateway.place(user, parsePlaceOrder(list[i], gateway.instruments, `order[${i}].`));
             } catch (err) {
-              return Promise.resolve(errorText(err));
+              settled(i, errorText(err));
+              continue;
             }
-          });
-          void Promise.all(results).then((r) => {
-            this.sendRaw(client, `{${idMember(id)}"results":[${r.join(',')}]}`);
-          });
+            placed.then(
+              (r) => {
+                settled(i, resultText(r));
+              },
+              (err: unknown) => {
+                settled(i, errorText(err));
+              },
+            );
+          }
           return;
         }
         this.rateLimit(client, 1);
