@@ -49,14 +49,16 @@ export class Engine {
   private readonly publishers: Publisher[] = [];
   private readonly publisherOf = new Map<Publisher, SymbolActor>();
   private closed = false;
+  private closing: Promise<void> | undefined;
   private readonly lock: DataDirLock;
 
-  private constructor(options: EngineOptions, checked: CheckedOptions, lock: DataDirLock) {
+  /** Opens the actors and starts the publishers; what it made is in `made` if it throws (Engine.open undoes it). */
+  private constructor(options: EngineOptions, checked: CheckedOptions, lock: DataDirLock, made: { actors: SymbolActor[]; publishers: Publisher[] }) {
     this.dataDir = options.dataDir;
     this.codec = checked.codec;
     const { durability, batchMax, mailboxSize } = checked;
     this.lock = lock;
-    try {
+    {
       for (const config of options.symbols) {
         if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit`);
         if (this.actors.has(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol} is configured twice`);
@@ -72,20 +74,21 @@ export class Engine {
           ...(options.io === undefined ? {} : { io: options.io }),
           ...(options.bookFactory === undefined ? {} : { bookFactory: options.bookFactory }),
         });
+        made.actors.push(actor);
         this.actors.set(config.symbol, actor);
       }
-    } catch (err) {
-      const closing = [...this.actors.values()].map((a) => a.close());
-      void Promise.allSettled(closing).then(() => {
-        this.lock.release();
-      });
-      throw err;
     }
     if (options.bus) {
       for (const actor of this.actors.values()) {
         // Bounded by the actor's durable commands, not by the outbox alone (see durableEventOffset).
-        const p = new Publisher({ ...options.publisher, dir: path.join(this.dataDir, actor.symbol, 'ev'), bus: options.bus, outbox: actor.publishable });
+        let p: Publisher;
+        try {
+          p = new Publisher({ ...options.publisher, dir: path.join(this.dataDir, actor.symbol, 'ev'), bus: options.bus, outbox: actor.publishable });
+        } catch (err) {
+          throw new EngineError('INVALID_CONFIG', `publisher options: ${(err as Error).message}`, { cause: err });
+        }
         p.start();
+        made.publishers.push(p);
         this.publishers.push(p);
         this.publisherOf.set(p, actor);
       }
@@ -96,8 +99,17 @@ export class Engine {
   static async open(options: EngineOptions): Promise<Engine> {
     const checked = checkOptions(options);
     const lock = await DataDirLock.acquire(options.dataDir);
-    // From here on, a failure releases the lock (the constructor does, once its actors are closed).
-    return new Engine(options, checked, lock);
+    // From here on, a failure stops what was started, closes what was opened and releases the lock
+    // before it reaches the caller (who may then open the directory again at once).
+    const made = { actors: [] as SymbolActor[], publishers: [] as Publisher[] };
+    try {
+      return new Engine(options, checked, lock, made);
+    } catch (err) {
+      await Promise.allSettled(made.publishers.map((p) => p.stop()));
+      await Promise.allSettled(made.actors.map((a) => a.close()));
+      lock.release();
+      throw err;
+    }
   }
 
   get symbols(): string[] {
@@ -136,14 +148,17 @@ export class Engine {
   }
 
   /** Stops intake, drains the mailboxes, syncs, stops the publishers and closes the logs. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      await this.closeAll();
-    } finally {
-      this.lock.release();
-    }
+  close(): Promise<void> {
+    // A second call waits for the first: the directory is unlocked when either returns.
+    this.closing ??= (async () => {
+      this.closed = true;
+      try {
+        await this.closeAll();
+      } finally {
+        this.lock.release();
+      }
+    })();
+    return this.closing;
   }
 
   private async closeAll(): Promise<void> {
@@ -185,6 +200,9 @@ function checkOptions(options: EngineOptions): CheckedOptions {
   if (!Number.isSafeInteger(batchMax) || batchMax < 1) throw new EngineError('INVALID_CONFIG', `batchMax must be a positive integer, got ${batchMax}`);
   if (!Number.isSafeInteger(mailboxSize) || mailboxSize < 1 || mailboxSize > 1 << 24) {
     throw new EngineError('INVALID_CONFIG', `mailboxSize must be an integer in 1..2^24, got ${mailboxSize}`);
+  }
+  if (options.syncIntervalMs !== undefined && !(Number.isSafeInteger(options.syncIntervalMs) && options.syncIntervalMs >= 1 && options.syncIntervalMs <= 60_000)) {
+    throw new EngineError('INVALID_CONFIG', `syncIntervalMs must be an integer in 1..60000, got ${options.syncIntervalMs}`);
   }
   if (options.symbols.length === 0) throw new EngineError('INVALID_CONFIG', 'no symbols configured');
   try {

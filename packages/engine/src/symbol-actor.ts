@@ -120,6 +120,27 @@ export class SymbolActor {
   private durableEv: number;
   private scheduled = false;
   private closing = false;
+  private closed: Promise<void> | undefined;
+  private closedDone = false;
+  /**
+   * Above 0 while a command is being enqueued or a batch processed. A log can advance its durable
+   * offset in the middle of either (a segment roll syncs the old segment), and the durable listeners
+   * it would then reach are user code that may submit again: such a notification waits for a microtask.
+   */
+  private busy = 0;
+  private checkQueued = false;
+  private readonly logDurable = (): void => {
+    if (this.busy === 0) {
+      this.checkDurable();
+      return;
+    }
+    if (this.checkQueued) return;
+    this.checkQueued = true;
+    queueMicrotask(() => {
+      this.checkQueued = false;
+      this.checkDurable();
+    });
+  };
   private haltError: EngineError | undefined;
   private haltRefusal: Refusal | undefined;
   private acks: PendingAck[] = [];
@@ -244,9 +265,7 @@ export class SymbolActor {
       if (err instanceof EngineError) throw err;
       throw new EngineError('RECOVERY_FAILED', `cannot recover ${this.symbol} from ${options.dir}: ${(err as Error).message}`, { cause: err });
     }
-    this.cmdLog.onDurable(() => {
-      this.checkDurable();
-    });
+    this.cmdLog.onDurable(this.logDurable);
     // A log that fails on its own (an interval sync, a roll) halts the actor too.
     this.cmdLog.onFailure((err) => {
       this.halt(err);
@@ -254,9 +273,7 @@ export class SymbolActor {
     this.outbox.log.onFailure((err) => {
       this.halt(err);
     });
-    this.outbox.onDurable(() => {
-      this.checkDurable();
-    });
+    this.outbox.onDurable(this.logDurable);
   }
 
   /** Opens the symbol's logs in `options.dir` and recovers its book from them. */
@@ -349,6 +366,7 @@ export class SymbolActor {
   waitForProcessed(seq: number): Promise<void> {
     if (this.processed >= seq) return Promise.resolve();
     if (this.haltError) return Promise.reject(this.haltError);
+    if (this.closedDone) return Promise.reject(new EngineError('CLOSED', `actor ${this.symbol} is closed`));
     return new Promise((resolve, reject) => this.processedWaiters.push({ seq, resolve, reject }));
   }
 
@@ -356,6 +374,7 @@ export class SymbolActor {
   waitForDurable(seq: number): Promise<void> {
     if (this.durable >= seq) return Promise.resolve();
     if (this.haltError) return Promise.reject(this.haltError);
+    if (this.closedDone) return Promise.reject(new EngineError('CLOSED', `actor ${this.symbol} is closed`));
     return new Promise((resolve, reject) => this.durableWaiters.push({ seq, resolve, reject }));
   }
 
@@ -367,9 +386,19 @@ export class SymbolActor {
     };
   }
 
-  /** Stops intake, processes what is queued, waits until it is durable, and closes the logs. */
-  async close(): Promise<void> {
-    if (this.closing) return;
+  /**
+   * Stops intake, processes what is queued, waits until it is durable, and closes the logs. A second
+   * call waits for the first. Waits for sequence numbers never reached are then rejected (CLOSED).
+   */
+  close(): Promise<void> {
+    this.closed ??= this.closeOnce().finally(() => {
+      this.closedDone = true;
+      this.rejectWaiters(new EngineError('CLOSED', `actor ${this.symbol} is closed`));
+    });
+    return this.closed;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closing = true;
     if (!this.haltError) {
       while (this.head < this.tail && !this.haltError) this.processBatch();
@@ -405,6 +434,7 @@ export class SymbolActor {
     // it): it is in the log before it is applied, and the log is written out before the outbox.
     const log = this.cmdLog;
     let at: number;
+    this.busy++;
     try {
       at = log.reserve(this.codec.maxLength);
     } catch (err) {
@@ -412,6 +442,8 @@ export class SymbolActor {
       cmd.ts = givenTs;
       this.halt(err);
       return this.haltRefusal ?? CLOSED;
+    } finally {
+      this.busy--;
     }
     let len: number;
     try {
@@ -451,6 +483,7 @@ export class SymbolActor {
     const end = Math.min(this.tail, this.head + this.batchMax);
     if (end === this.head) return;
     const cmdOffset = this.cmdEnds[(end - 1) & this.mask] as number;
+    this.busy++;
     try {
       // The batch's commands are in the command log's buffer since they were enqueued: written out
       // before anything of the batch can reach the outbox's file (an outbox that fills its buffer
@@ -477,6 +510,8 @@ export class SymbolActor {
     } catch (err) {
       this.halt(err);
       return;
+    } finally {
+      this.busy--;
     }
     this.marks.push({ seq: this.processed, cmdOffset, evOffset: this.outbox.log.writtenOffset });
     this.wakeProcessed();
@@ -596,6 +631,10 @@ export class SymbolActor {
       this.waiting[i] = undefined;
       this.head++;
     }
+    this.rejectWaiters(e);
+  }
+
+  private rejectWaiters(e: EngineError): void {
     for (const w of this.processedWaiters) w.reject(e);
     for (const w of this.durableWaiters) w.reject(e);
     this.processedWaiters = [];
