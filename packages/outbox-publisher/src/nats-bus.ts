@@ -68,9 +68,10 @@ function eventSeqOf(id: string | undefined): number {
 export class NatsJetStreamBus implements Bus {
   readonly name = 'nats-jetstream';
   private readonly pending = new Map<string, Pending>();
+  /** Per symbol and history: the stream's creation or check under way. */
   private readonly streams = new Map<string, Promise<void>>();
-  /** Symbols whose stream is known to exist. */
-  private readonly ready = new Set<string>();
+  /** Symbols whose stream is known to exist and to hold no other history: symbol → the history checked ('' for none). */
+  private readonly ready = new Map<string, string>();
   private readonly inbox: string;
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
@@ -124,17 +125,45 @@ export class NatsJetStreamBus implements Bus {
     return streamName(this.options.streamPrefix, symbol);
   }
 
-  /** Creates the symbol's stream, or checks the existing one covers its subject. */
-  ensureStream(symbol: string): Promise<void> {
-    let p = this.streams.get(symbol);
+  /**
+   * Creates the symbol's stream, or checks that the existing one covers its subject and that its
+   * last event is of `history` (HISTORY_MISMATCH otherwise). Every message of a symbol waits for
+   * this before it is sent: with many messages in flight, a later one's order check could pass
+   * against another history's event of the same id before an earlier one's refusal is settled.
+   */
+  ensureStream(symbol: string, history?: string): Promise<void> {
+    const key = `${symbol}\u0000${history ?? ''}`;
+    let p = this.streams.get(key);
     if (!p) {
-      p = this.createOrCheck(symbol).then(() => {
-        this.ready.add(symbol);
-      });
-      this.streams.set(symbol, p);
-      p.catch(() => this.streams.delete(symbol)); // try again on the next publish
+      p = this.createOrCheck(symbol)
+        .then(() => this.checkHistory(symbol, history))
+        .then(() => {
+          this.ready.set(symbol, history ?? '');
+        });
+      this.streams.set(key, p);
+      p.catch(() => this.streams.delete(key)); // try again on the next publish
     }
     return p;
+  }
+
+  /** Forgets what is known of the symbol's stream (it is checked, or made, again before the next publish). */
+  private forgetStream(symbol: string): void {
+    this.ready.delete(symbol);
+    for (const key of this.streams.keys()) if (key.startsWith(`${symbol}\u0000`)) this.streams.delete(key);
+  }
+
+  /** HISTORY_MISMATCH if the subject's last event is of a history other than `history`. */
+  private async checkHistory(symbol: string, history: string | undefined): Promise<void> {
+    if (history === undefined) return;
+    let last;
+    try {
+      last = await this.jsm.streams.getMessage(this.stream(symbol), { last_by_subj: this.subject(symbol) });
+    } catch (err) {
+      if (/no message found/i.test((err as Error).message)) return;
+      throw new OutboxError('BUS_ERROR', `cannot read the last event of ${this.subject(symbol)}: ${(err as Error).message}`, { cause: err });
+    }
+    const mismatch = historyMismatch(this.stream(symbol), symbol, history, last?.header.get(HISTORY_HEADER), last?.header.get('Nats-Msg-Id'));
+    if (mismatch) throw mismatch;
   }
 
   publish(msg: BusMessage, done: AckCallback): void {
@@ -142,7 +171,7 @@ export class NatsJetStreamBus implements Bus {
       done(new OutboxError('BUS_CLOSED', 'the NATS bus is closed'));
       return;
     }
-    if (!this.ready.has(msg.symbol)) {
+    if (this.ready.get(msg.symbol) !== (msg.history ?? '')) {
       // The payload is only valid during this call: keep a copy while the stream is being made.
       const kept: BusMessage = {
         symbol: msg.symbol,
@@ -153,7 +182,7 @@ export class NatsJetStreamBus implements Bus {
         event: msg.event,
         history: msg.history,
       };
-      this.ensureStream(msg.symbol).then(
+      this.ensureStream(msg.symbol, msg.history).then(
         () => {
           this.publish(kept, done);
         },
@@ -233,6 +262,8 @@ export class NatsJetStreamBus implements Bus {
       return;
     }
     if (msg.headers?.hasError === true) {
+      // 503, no responders: no stream takes the subject (deleted, say): make or check it again first.
+      if (msg.headers.code === 503) this.forgetStream(p.symbol);
       p.done(new OutboxError('BUS_ERROR', `JetStream answered ${msg.headers.code} ${msg.headers.description}`));
       return;
     }
@@ -265,14 +296,28 @@ export class NatsJetStreamBus implements Bus {
    * restart), so the stored message (`seq`) is read to tell.
    */
   private settleDuplicate(p: Pending, seq: number): void {
-    this.jsm.streams.getMessage(this.stream(p.symbol), { seq }).then(
+    const stream = this.stream(p.symbol);
+    this.jsm.streams
+      .getMessage(stream, { seq })
+      .then(async (stored) => {
+        if (stored !== null) return stored;
+        // The stored message is gone (purged, or discarded by the stream's limits) but its id is still
+        // in the duplicate window: only the subject's last event can vouch for the history.
+        const last = await this.jsm.streams.getMessage(stream, { last_by_subj: this.subject(p.symbol) }).catch(() => null);
+        if (last === null) {
+          throw new OutboxError('BUS_ERROR', `JetStream took event ${p.symbol}:${p.eventSeq} for a duplicate of message ${seq}, which ${stream} no longer holds: retried until the duplicate window has passed`);
+        }
+        return last;
+      })
+      .then(
       (stored) => {
-        const mismatch = historyMismatch(this.stream(p.symbol), p.symbol, p.history, stored?.header.get(HISTORY_HEADER), stored?.header.get('Nats-Msg-Id'));
+        const mismatch = historyMismatch(stream, p.symbol, p.history, stored.header.get(HISTORY_HEADER), stored.header.get('Nats-Msg-Id'));
         if (mismatch) p.done(mismatch);
         else p.done(null, DUPLICATE);
       },
       (err: unknown) => {
-        p.done(new OutboxError('BUS_ERROR', `JetStream took event ${p.symbol}:${p.eventSeq} for a duplicate; reading the stored message ${seq} failed: ${(err as Error).message}`, { cause: err }));
+        if (err instanceof OutboxError) p.done(err);
+        else p.done(new OutboxError('BUS_ERROR', `JetStream took event ${p.symbol}:${p.eventSeq} for a duplicate; reading the stored message ${seq} failed: ${(err as Error).message}`, { cause: err }));
       },
     );
   }

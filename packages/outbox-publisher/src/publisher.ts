@@ -141,6 +141,15 @@ export class Publisher {
   private waiters: { offset: number; resolve: () => void }[] = [];
   private readonly counters = { published: 0, acknowledged: 0, duplicates: 0, failures: 0 };
   private lastError: Error | undefined;
+  /** The stop() under way, if any. */
+  private stopped: Promise<void> | undefined;
+  /** start() was called while stop() was under way. */
+  private restartPending = false;
+  /**
+   * The read offset when publishing last failed: `attempt` (the backoff, `consecutiveFailures`)
+   * is reset only by an acknowledgement past it, not by repeats of the events before the failure.
+   */
+  private failedAt = 0;
   /** The outbox's history id (read at start; undefined for an outbox made before history ids). */
   private history: string | undefined;
 
@@ -167,6 +176,11 @@ export class Publisher {
   /** Reads the cursor (CURSOR_CORRUPT if it cannot be trusted) and starts publishing. */
   start(): void {
     if (this.running) return;
+    if (this.stopped !== undefined) {
+      // stop() is still under way: start again once it is done (a stop() before then cancels this).
+      this.restartPending = true;
+      return;
+    }
     this.committed = readCursor(this.cursorDir);
     this.history = readHistory(this.dir);
     this.ackedOffset = this.committed.offset;
@@ -184,8 +198,27 @@ export class Publisher {
    * Stops reading, waits (up to the acknowledgement timeout) for what is in flight, commits the
    * cursor and releases the outbox's files. The bus is not closed: it may be shared.
    */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  stop(): Promise<void> {
+    if (this.stopped !== undefined) {
+      this.restartPending = false;
+      return this.stopped;
+    }
+    if (!this.running) return Promise.resolve();
+    this.stopped = this.stopOnce().finally(() => {
+      this.stopped = undefined;
+      if (this.restartPending) {
+        this.restartPending = false;
+        try {
+          this.start();
+        } catch (err) {
+          this.report(err as Error);
+        }
+      }
+    });
+    return this.stopped;
+  }
+
+  private async stopOnce(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.pollTimer);
@@ -263,6 +296,15 @@ export class Publisher {
     const reader = this.reader;
     if (!reader) return;
     const gen = this.generation;
+    if (this.history === undefined) {
+      // An outbox opened after this publisher started (another process's): its history id appears then.
+      try {
+        this.history = readHistory(this.dir);
+      } catch (err) {
+        this.fail(err as Error);
+        return;
+      }
+    }
     while (this.inFlight < this.window) {
       let rec: WalRecord | null;
       let msg: EventMessage | undefined;
@@ -301,7 +343,7 @@ export class Publisher {
         }
         this.counters.acknowledged++;
         if (ack.duplicate) this.counters.duplicates++;
-        this.attempt = 0;
+        if (next >= this.failedAt) this.attempt = 0;
         this.prefixEventSeq = msg.eventSeq;
         continue;
       }
@@ -321,7 +363,7 @@ export class Publisher {
           this.inFlight--;
           this.counters.acknowledged++;
           if (ack?.duplicate === true) this.counters.duplicates++;
-          this.attempt = 0;
+          if (entry.next >= this.failedAt) this.attempt = 0;
           this.advance();
           this.schedulePump();
         });
@@ -437,6 +479,7 @@ export class Publisher {
       this.inFlight = 0;
       return;
     }
+    this.failedAt = Math.max(this.failedAt, this.reader?.offset ?? 0);
     // Everything before the acknowledged prefix is safe; restart from the last cursor candidate.
     const resumeAt = this.ackedOffset;
     const resumeSeq = this.ackedEventSeq;
