@@ -79,6 +79,7 @@ export class EventFeed {
       });
     }
     this.state.dropUnseededLive(live);
+    this.state.forgetPushedOut();
     this.state.takeChanges();
     this.unsubscribe = actor.onDurable(() => {
       this.pump();
@@ -98,6 +99,7 @@ export class EventFeed {
   /** Applies every durable event not applied yet and notifies the listeners. */
   pump(): void {
     if (this.failure) return;
+    this.state.forgetPushedOut();
     const trades: TradeEvent[] = [];
     const touched = new Set<OrderState>();
     let applied: number;

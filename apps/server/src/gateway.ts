@@ -192,14 +192,25 @@ export class Gateway {
   }
 
   amend(user: User, symbol: string, orderId: number, req: AmendOrder): Promise<OrderResult> {
-    const o = this.ownOrder(user, symbol, orderId, true);
-    // The order as this gateway sees it may be older than the engine's (a fill may be processed and
-    // not durable yet), so what the request leaves out is resolved by the engine: a quantity left
-    // out is qty 0, the quantity the order has left when the amend is applied; and the book itself
-    // tells a reduction at the same price (which keeps time priority) from a replace.
-    const price = req.price ?? o.price;
-    const qty = req.qty ?? 0;
-    return this.command({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price, qty }, symbol, orderId);
+    this.ownOrder(user, symbol, orderId, true);
+    // The order as this gateway sees it may be older than the engine's (a fill, or another
+    // amendment, may be processed and not durable yet), so what the request leaves out is resolved
+    // by the engine: a quantity left out is qty 0, the quantity the order has left when the amend
+    // is applied; and the book itself tells a reduction at the same price (which keeps time
+    // priority) from a replace.
+    const amend = (price: number, qty: number): Command => ({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price, qty });
+    if (req.price !== undefined) return this.command(amend(req.price, req.qty ?? 0), symbol, orderId);
+    const qty = req.qty as number;
+    // A quantity alone: first as a reduction at whatever price the order has then (price 0). If it
+    // is not one (the order has no more than `qty` left), it is a size increase at the order's
+    // price: read once that refusal is durable, the gateway's view then holds every amendment
+    // processed before it.
+    return this.submit(amend(0, qty)).then((events) => {
+      const refused = events.find((e) => e.type === 'rejected');
+      const now = this.feeds.get(symbol)?.state.getOrder(orderId);
+      if (refused?.reason === 'AMEND_NOT_REDUCING' && now?.resting === true) return this.command(amend(now.price, qty), symbol, orderId);
+      return this.outcome(events, 'amend', symbol, orderId);
+    });
   }
 
   getOrder(user: User, symbol: string, orderId: number): OrderView {
@@ -233,13 +244,17 @@ export class Gateway {
   }
 
   private async command(cmd: Command, symbol: string, orderId: number): Promise<OrderResult> {
-    const events = await this.submit(cmd);
+    return this.outcome(await this.submit(cmd), cmd.type, symbol, orderId);
+  }
+
+  /** The answer to a cancel or an amendment from its events (its rejection as an ApiError). */
+  private outcome(events: Event[], type: Command['type'], symbol: string, orderId: number): OrderResult {
     const rejected = events.find((e) => e.type === 'rejected');
     if (rejected !== undefined) {
       const reason = rejected.reason;
       if (reason === 'UNKNOWN_ORDER') throw new ApiError('ORDER_NOT_FOUND', `no open order ${orderId} on ${symbol}`);
       if (reason === 'NOT_OWNER') throw new ApiError('NOT_OWNER', `order ${orderId} on ${symbol} belongs to another user`);
-      throw new ApiError('REJECTED', `the engine rejected the ${cmd.type}: ${reason}`);
+      throw new ApiError('REJECTED', `the engine rejected the ${type}: ${reason}`);
     }
     return { order: this.view(symbol, orderId), events };
   }

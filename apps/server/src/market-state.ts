@@ -106,6 +106,8 @@ export class MarketState {
   /** Terminal orders in the order they ended, a ring of `orderHistory` ids (0: empty slot). */
   private readonly terminal: Float64Array;
   private terminalHead = 0;
+  /** Ended orders pushed out of the ring, forgotten by the next `forgetPushedOut()`. */
+  private pushedOut: number[] = [];
   private readonly bids = new Levels(true);
   private readonly asks = new Levels(false);
   private readonly trades: PublicTrade[] = [];
@@ -343,13 +345,23 @@ export class MarketState {
     this.tradeHead = (this.tradeHead + 1) % this.options.recentTrades;
   }
 
+  /**
+   * Forgets the ended orders pushed out of the history since the last call. The feed calls it before
+   * applying more events, not while applying them: the answers of the commands just made durable
+   * read their orders after the whole update, which may have ended more than `orderHistory` orders.
+   */
+  forgetPushedOut(): void {
+    for (const id of this.pushedOut) {
+      const old = this.orders.get(id);
+      if (old !== undefined && isTerminal(old)) this.orders.delete(id);
+    }
+    this.pushedOut = [];
+  }
+
   /** A terminal order is kept for queries until `orderHistory` orders that ended later push it out. */
   private finish(o: OrderState): void {
     const oldest = this.terminal[this.terminalHead] as number;
-    if (oldest !== 0 && oldest !== o.orderId) {
-      const old = this.orders.get(oldest);
-      if (old !== undefined && isTerminal(old)) this.orders.delete(oldest);
-    }
+    if (oldest !== 0 && oldest !== o.orderId) this.pushedOut.push(oldest);
     this.terminal[this.terminalHead] = o.orderId;
     this.terminalHead = (this.terminalHead + 1) % this.terminal.length;
   }
