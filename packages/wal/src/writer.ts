@@ -14,7 +14,7 @@ import path from 'node:path';
 import { crc32i, writeI32 } from './crc32.js';
 import { WalError } from './errors.js';
 import { nodeFileIO, type FileIO } from './file-io.js';
-import { HEADER, scanSegment } from './scan.js';
+import { HEADER, recordAt, scanSegment } from './scan.js';
 import { listSegments, segmentName, type SegmentRef } from './segments.js';
 import { cutTornTail } from './verify.js';
 import { markerMatches, takeCleanMarker, writeCleanMarker } from './clean-close.js';
@@ -181,6 +181,15 @@ export class WalWriter {
           );
         }
         if (scan.status === 'torn') {
+          // A length above maxRecordSize looks torn: a valid record there means the option is below
+          // the log's own records, and cutting would lose good data (as `repair` refuses to).
+          if (recordAt(this.io, this.fd, scan.end)) {
+            throw new WalError(
+              'INVALID_OPTIONS',
+              `refusing to open ${last.file}: records longer than maxRecordSize (${this.maxRecordSize} bytes) follow byte ${scan.end}, with valid CRCs; raise maxRecordSize`,
+              { file: last.file },
+            );
+          }
           const sideFile = cutTornTail(this.io, last.file, this.fd, scan.end, scan.dataEnd, scan.fileSize);
           this.repaired = { segment: last.file, position: scan.end, offset: last.base + scan.end, bytes: scan.dataEnd - scan.end, sideFile };
         }
@@ -284,6 +293,8 @@ export class WalWriter {
    */
   reserve(maxLength: number): number {
     this.check();
+    // Once close() has begun, nothing more is taken: its flush and sync have already been decided.
+    if (this.closing !== undefined) throw new WalError('CLOSED', `log ${this.dir} is closing`);
     if (!(maxLength >= 1 && maxLength <= this.maxRecordSize)) {
       throw maxLength >= 1
         ? new WalError('RECORD_TOO_LARGE', `a record of ${maxLength} bytes exceeds maxRecordSize (${this.maxRecordSize})`)

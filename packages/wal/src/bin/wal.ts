@@ -61,7 +61,11 @@ function main(): void {
           fail((err as Error).message);
         }
       }
+      // Checked first, as verify checks it: a file that is not a segment, a directory without
+      // segments are refused; a corrupt log is dumped up to the corruption, then reported (exit 2).
+      const check = verifyLog(target, { maxRecordSize });
       dump(target, maxRecordSize, codec);
+      if (check.status === 'corrupt') fail(`[CORRUPT] ${target}: ${check.detail ?? 'corrupt'} at log offset ${check.offset ?? '?'}${check.file === undefined ? '' : ` (${check.file})`}`);
       return;
     }
     case 'repair': {
@@ -121,5 +125,6 @@ try {
   main();
 } catch (err) {
   if (err instanceof WalError) fail(`[${err.code}] ${err.message}`);
-  throw err;
+  // Any other error (a directory named like a segment, a permission denied): one line, not a stack trace.
+  fail(`[IO] ${(err as Error).message}`);
 }
