@@ -242,8 +242,11 @@ function viewFor(buf: Uint8Array): DataView {
   return v;
 }
 
-/** The last symbol found valid: an engine encodes one symbol's records, so the check is one comparison. */
-let lastValidSymbol = '';
+/**
+ * The last symbol found valid: an engine encodes one symbol's records, so the check is one
+ * comparison. It starts as no string at all (an empty string is not a valid symbol).
+ */
+let lastValidSymbol: string | undefined;
 
 function validSymbol(s: unknown): s is string {
   if (s === lastValidSymbol) return true;

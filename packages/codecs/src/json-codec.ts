@@ -227,8 +227,10 @@ export class JsonCodec implements Codec {
    */
   decode(bytes: Uint8Array): Message {
     let value: unknown;
+    let text: string;
     try {
-      value = JSON.parse(utf8.decode(bytes));
+      text = utf8.decode(bytes);
+      value = JSON.parse(text);
     } catch (cause) {
       throw new DecodeError('MALFORMED', `decode: not a UTF-8 JSON text (${cause instanceof Error ? cause.message : 'unparseable'})`, undefined, {
         cause,
@@ -301,8 +303,48 @@ export class JsonCodec implements Codec {
         }
       }
     }
+    // JSON.parse rounds a number such as 9007199254740991.4 to a safe integer before the checks
+    // above: a value written with a fraction (or exponent) that is not zero is refused from the text.
+    const rounded = roundedNumber(text);
+    if (rounded !== undefined) {
+      throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${rounded.field}: ${rounded.token} is not an integer`, rounded.field);
+    }
     return out.toMessage();
   }
+}
+
+const NUMBER = /-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
+
+/**
+ * The first number of a JSON text written as a value that is not an integer (`1.5`, `5e-1`;
+ * `1.0` and `1e2` are integers), with the member it belongs to, or undefined.
+ */
+function roundedNumber(text: string): { field: string; token: string } | undefined {
+  let lastString = '';
+  let field = '';
+  for (let i = 0; i < text.length; ) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      lastString = text.slice(i + 1, j);
+      i = j + 1;
+      continue;
+    }
+    if (c === 0x3a) field = lastString; // the member name before ':'
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      NUMBER.lastIndex = i;
+      const m = NUMBER.exec(text);
+      if (m === null) return undefined; // not a number: JSON.parse accepted the text, so this cannot be
+      const digits = (m[1] ?? '') + (m[2] ?? '');
+      const point = (m[1] ?? '').length + Number(m[3] ?? 0);
+      for (let k = Math.max(0, point); k < digits.length; k++) if (digits.charCodeAt(k) !== 0x30) return { field, token: m[0] };
+      i += m[0].length;
+      continue;
+    }
+    i++;
+  }
+  return undefined;
 }
 
 /** The JSON codec. */
