@@ -27,9 +27,12 @@ export class PriceIndex {
   private freeTop = 0;
   private capPages = 0;
   private usedPages = 0;
+  /** Pages the band has: the pools never grow past it. */
+  private readonly bandPages: number;
 
   constructor(readonly span: number) {
     const pages = Math.ceil(span / PAGE_TICKS);
+    this.bandPages = pages;
     this.pageOf = new Int32Array(pages).fill(-1);
     this.dir = new HierLayout(pages);
     this.dirBits = new Int32Array(this.dir.stride);
@@ -107,7 +110,7 @@ export class PriceIndex {
   }
 
   private openPage(pi: number): number {
-    if (this.freeTop === 0) this.grow(this.capPages * 2);
+    if (this.freeTop === 0) this.grow(Math.min(this.capPages * 2, this.bandPages));
     this.freeTop--;
     const p = this.freePages[this.freeTop] as number;
     this.pageOf[pi] = p;
@@ -126,7 +129,8 @@ export class PriceIndex {
 
   private grow(cap: number): void {
     const old = this.capPages;
-    const slots = new Int32Array(cap << PAGE_SHIFT).fill(-1);
+    // cap * PAGE_TICKS, not cap << PAGE_SHIFT: 65,536 pages (a 2^31-tick band) would overflow to -2^31.
+    const slots = new Int32Array(cap * PAGE_TICKS).fill(-1);
     slots.set(this.slots);
     const bits = new Int32Array(cap * PAGE.stride);
     bits.set(this.bits);
