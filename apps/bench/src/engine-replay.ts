@@ -76,9 +76,13 @@ export function commandAt(w: Workload, i: number): Command {
       return { type: 'market', symbol: REPLAY_SYMBOL, seq: 0, reqId, orderId, userId: USER, ts: 1, side: SIDES[w.side[i] as number] ?? 'buy', qty: w.qty[i] as number, stp: 'NONE' };
     case OpKind.Cancel:
       return { type: 'cancel', symbol: REPLAY_SYMBOL, seq: 0, reqId, orderId, userId: USER, ts: 1 };
-    default:
-      // A reduce-only amend: price 0 keeps the order's price.
-      return { type: 'amend', symbol: REPLAY_SYMBOL, seq: 0, reqId, orderId, userId: USER, ts: 1, price: 0, qty: w.qty[i] as number };
+    default: {
+      // A reduce-only amend: price 0 keeps the order's price. `A,<id>,0` (an amend to nothing,
+      // which the reference rejects) cannot be written as one (qty 0 means "keep" with a price): it
+      // goes as a reduction to more than any order holds, which the book rejects as an amend too.
+      const qty = w.qty[i] as number;
+      return { type: 'amend', symbol: REPLAY_SYMBOL, seq: 0, reqId, orderId, userId: USER, ts: 1, price: 0, qty: qty === 0 ? Number.MAX_SAFE_INTEGER : qty };
+    }
   }
 }
 

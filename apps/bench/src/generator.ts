@@ -47,6 +47,11 @@ export function generate(options: GeneratorOptions, emit: (line: string) => void
   const band = check('band', options.band ?? 50, 1);
   const cross = check('cross', options.cross ?? 5, 1);
   const maxQty = check('maxqty', options.maxQty ?? 100, 1);
+  // Prices are MID ± an offset below band (passive) or cross (aggressive), and must stay at least 1;
+  // aggressive and FOK orders ask for up to 2 and 3 times maxqty, which must stay safe integers.
+  if (band >= MID) throw new BenchError('BAD_ARGUMENT', `--band must be below ${MID} (prices are ${MID} ± band), got ${band}`);
+  if (cross > MID) throw new BenchError('BAD_ARGUMENT', `--cross must be at most ${MID} (prices are ${MID} ± cross), got ${cross}`);
+  if (3 * maxQty > Number.MAX_SAFE_INTEGER) throw new BenchError('BAD_ARGUMENT', `--maxqty must be at most ${Math.floor(Number.MAX_SAFE_INTEGER / 3)} (FOK orders ask for up to 3 times it), got ${maxQty}`);
   const seed = options.seed ?? 42;
   if (!Number.isInteger(seed)) throw new BenchError('BAD_ARGUMENT', `--seed must be an integer, got ${seed}`);
   const mix = options.mix ?? DEFAULT_MIX;
