@@ -305,7 +305,7 @@ export class JsonCodec implements Codec {
     }
     // JSON.parse rounds a number such as 9007199254740991.4 to a safe integer before the checks
     // above: a value written with a fraction (or exponent) that is not zero is refused from the text.
-    const rounded = roundedNumber(text);
+    const rounded = MAYBE_FRACTION.test(text) ? roundedNumber(text) : undefined;
     if (rounded !== undefined) {
       throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${rounded.field}: ${rounded.token} is not an integer`, rounded.field);
     }
@@ -314,31 +314,40 @@ export class JsonCodec implements Codec {
 }
 
 const NUMBER = /-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
+/** A digit followed by `.` or an exponent: without one, no number of the text has a fraction (the usual case). */
+const MAYBE_FRACTION = /\d[.eE]/;
 
 /**
  * The first number of a JSON text written as a value that is not an integer (`1.5`, `5e-1`;
  * `1.0` and `1e2` are integers), with the member it belongs to, or undefined.
  */
 function roundedNumber(text: string): { field: string; token: string } | undefined {
-  let lastString = '';
-  let field = '';
+  // The last string's bounds, and the member name's (the string before ':'), sliced only for an error.
+  let strStart = 0;
+  let strEnd = 0;
+  let keyStart = 0;
+  let keyEnd = 0;
   for (let i = 0; i < text.length; ) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       let j = i + 1;
       while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      lastString = text.slice(i + 1, j);
+      strStart = i + 1;
+      strEnd = j;
       i = j + 1;
       continue;
     }
-    if (c === 0x3a) field = lastString; // the member name before ':'
+    if (c === 0x3a) {
+      keyStart = strStart;
+      keyEnd = strEnd;
+    }
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       NUMBER.lastIndex = i;
       const m = NUMBER.exec(text);
       if (m === null) return undefined; // not a number: JSON.parse accepted the text, so this cannot be
       const digits = (m[1] ?? '') + (m[2] ?? '');
       const point = (m[1] ?? '').length + Number(m[3] ?? 0);
-      for (let k = Math.max(0, point); k < digits.length; k++) if (digits.charCodeAt(k) !== 0x30) return { field, token: m[0] };
+      for (let k = Math.max(0, point); k < digits.length; k++) if (digits.charCodeAt(k) !== 0x30) return { field: text.slice(keyStart, keyEnd), token: m[0] };
       i += m[0].length;
       continue;
     }
