@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { isReservedName } from '@gx3/engine';
 import { ConfigError } from './errors.js';
 
 export interface InstrumentConfig {
@@ -220,6 +221,7 @@ function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
     const at = `${where}: instrument ${i + 1}`;
     const symbol = str(o.symbol, `${at} symbol`);
     if (!SYMBOL.test(symbol)) throw bad(at, `symbol ${JSON.stringify(symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit`);
+    if (isReservedName(symbol)) throw bad(at, `symbol ${symbol} names the data directory's lock file (LOCK, LOCK.*): choose another symbol`);
     if (seen.has(symbol)) throw bad(at, `symbol ${symbol} is listed twice`);
     seen.add(symbol);
     const minPrice = int(o.minPrice, `${at} minPrice`, 1, Number.MAX_SAFE_INTEGER);

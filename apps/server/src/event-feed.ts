@@ -81,6 +81,9 @@ export class EventFeed {
     this.state.dropUnseededLive(live);
     this.state.forgetPushedOut();
     this.state.takeChanges();
+    // The L2 sequence goes on from the last event applied: each update before the restart applied at
+    // least one event, so no number served then is above it (a client never sees a number again).
+    this.state.l2Seq = Math.max(this.state.l2Seq, this.state.lastEventSeq);
     this.unsubscribe = actor.onDurable(() => {
       this.pump();
     });

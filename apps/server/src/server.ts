@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { Engine, type EngineOptions } from '@gx3/engine';
+import { Engine, EngineError, type EngineOptions } from '@gx3/engine';
 import { MemoryBus, NatsJetStreamBus, type Bus } from '@gx3/outbox-publisher';
 import { pino, type Logger } from 'pino';
 import { demoKeys, KeyStore, RateLimiter } from './auth.js';
@@ -35,6 +35,9 @@ export interface StartOptions {
   /** Engine settings beyond the configuration (log segment size, mailbox, the file layer for fault injection). */
   readonly engine?: Pick<EngineOptions, 'segmentSize' | 'mailboxSize' | 'batchMax' | 'io' | 'syncIntervalMs'>;
 }
+
+/** How long a shutdown waits for connections whose requests are not answered yet before cutting them. */
+const SHUTDOWN_GRACE_MS = 2_000;
 
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'gx3-server' } });
@@ -66,6 +69,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
   } catch (err) {
     await bus.close();
+    // The engine's configuration errors are about the instruments (a symbol's name, or limits other
+    // than those its logs were written with): a configuration error naming the setting (exit 2).
+    if (err instanceof EngineError && err.code === 'INVALID_CONFIG') {
+      throw new ConfigError('INVALID_CONFIG', `instruments (GX3_INSTRUMENTS / --instruments): ${err.message}`, { cause: err });
+    }
     throw err;
   }
   for (const symbol of engine.symbols) {
@@ -111,6 +119,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       // Connections whose requests were answered above: their answers said `connection: close`,
       // and one still idle is closed here (the HTTP server's close waits for every connection).
       app.server.closeIdleConnections();
+      // A connection whose request never reached a handler (a client that sent its headers and
+      // not its whole body) would hold the server open: after a grace period it is cut.
+      let grace: NodeJS.Timeout | undefined;
+      const cut = new Promise<void>((resolve) => {
+        grace = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+      });
+      await Promise.race([httpClosed, cut]);
+      clearTimeout(grace);
+      app.server.closeAllConnections();
       await httpClosed;
       gateway.close();
       await bus.close();

@@ -40,6 +40,11 @@ export interface EngineOptions {
 // A letter or digit first: a symbol names its directory in the data directory, so `.` and `..` are not symbols.
 const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
 
+/** Names the engine keeps in the data directory beside the symbols' directories (the lock file and its temporary files). */
+export function isReservedName(symbol: string): boolean {
+  return symbol === 'LOCK' || symbol.startsWith('LOCK.');
+}
+
 export const defaultClock = (): number => Math.floor((performance.timeOrigin + performance.now()) * 1000);
 
 export class Engine {
@@ -61,6 +66,7 @@ export class Engine {
     {
       for (const config of options.symbols) {
         if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit`);
+        if (isReservedName(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol} names the data directory's lock file (LOCK, LOCK.*): choose another symbol`);
         if (this.actors.has(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol} is configured twice`);
         const actor = SymbolActor.open(config, {
           dir: path.join(this.dataDir, config.symbol),

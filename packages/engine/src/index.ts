@@ -1,4 +1,4 @@
-export { defaultClock, Engine, type EngineOptions } from './engine.js';
+export { defaultClock, Engine, isReservedName, type EngineOptions } from './engine.js';
 export { EngineError, type EngineErrorCode } from './errors.js';
 export { EngineSink } from './event-sink.js';
 export {

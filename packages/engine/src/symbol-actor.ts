@@ -15,6 +15,7 @@ import { EventOutbox, type OutboxSource } from '@gx3/outbox-publisher';
 import { listSegments, nodeFileIO, truncateLog, WalReader, WalRecord, WalWriter, type Durability, type FileIO, type SegmentRef } from '@gx3/wal';
 import { EngineSink } from './event-sink.js';
 import { EngineError, type EngineErrorCode } from './errors.js';
+import { checkLimits, keepLimits } from './symbol-limits.js';
 import { SIDE_CODE, STP_CODE, TIF_CODE } from './mapping.js';
 
 export interface SymbolConfig {
@@ -164,6 +165,9 @@ export class SymbolActor {
 
     const cmdDir = path.join(options.dir, 'cmd');
     const evDir = path.join(options.dir, 'ev');
+    const limits = { minPrice: config.minPrice ?? 1, maxPrice: config.maxPrice ?? 1_000_000_000, maxQty: config.maxQty ?? 2 ** 48 };
+    // Before anything is opened or replayed: the log is replayed under the limits it was written with.
+    checkLimits(config.symbol, options.dir, limits);
     const walOptions = {
       durability: options.durability,
       syncIntervalMs: options.syncIntervalMs,
@@ -202,9 +206,9 @@ export class SymbolActor {
       this.book = options.bookFactory
         ? options.bookFactory(config)
         : new OrderBook({
-            minPrice: config.minPrice ?? 1,
-            maxPrice: config.maxPrice ?? 1_000_000_000,
-            maxQty: config.maxQty ?? 2 ** 48,
+            minPrice: limits.minPrice,
+            maxPrice: limits.maxPrice,
+            maxQty: limits.maxQty,
             initialOrders: config.initialOrders ?? 65_536,
           });
       this.book.setSink(this.sink);
@@ -253,6 +257,7 @@ export class SymbolActor {
       }
       this.outbox = outbox;
       outbox.log.syncNow();
+      keepLimits(options.dir, limits);
       this.lastSeq = commands;
       this.processed = commands;
       this.durable = commands;

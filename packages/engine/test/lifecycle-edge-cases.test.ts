@@ -141,3 +141,33 @@ describe('the data directory lock and the engine life cycle', () => {
     expect((err as EngineError).code).toBe('INVALID_CONFIG');
   });
 });
+
+describe('symbol limits', () => {
+  it('a reopen with another price band or largest quantity is INVALID_CONFIG before anything is replayed; the same limits reopen', async () => {
+    const dataDir = tmpDir();
+    const config = { symbol: SYM, minPrice: 1, maxPrice: 10_000, maxQty: 1000 };
+    const engine = await Engine.open({ dataDir, symbols: [config], segmentSize: SEGMENT });
+    await engine.submit(limit(SYM, 1, 'sell', 100, 500));
+    await engine.close();
+    for (const other of [{ maxQty: 100 }, { maxQty: 2000 }, { minPrice: 2 }, { maxPrice: 20_000 }]) {
+      const err = await settle(Engine.open({ dataDir, symbols: [{ ...config, ...other }], segmentSize: SEGMENT }));
+      expect(err).toBeInstanceOf(EngineError);
+      expect((err as EngineError).code).toBe('INVALID_CONFIG');
+      expect((err as EngineError).message).toMatch(/was opened with prices 1\.\.10000 and quantities up to 1000/);
+    }
+    const again = await Engine.open({ dataDir, symbols: [config], segmentSize: SEGMENT });
+    expect(again.actor(SYM)?.book.orderCount).toBe(1);
+    await again.close();
+  });
+
+  it('a LIMITS file that does not hold limits is RECOVERY_FAILED (never replaced)', async () => {
+    const dataDir = tmpDir();
+    const engine = await Engine.open({ dataDir, symbols: [{ symbol: SYM }], segmentSize: SEGMENT });
+    await engine.close();
+    const file = path.join(dataDir, SYM, 'LIMITS');
+    fs.writeFileSync(file, '{"minPrice": "one"}');
+    const err = await settle(Engine.open({ dataDir, symbols: [{ symbol: SYM }], segmentSize: SEGMENT }));
+    expect((err as EngineError).code).toBe('RECOVERY_FAILED');
+    expect(fs.readFileSync(file, 'utf8')).toBe('{"minPrice": "one"}');
+  });
+});
