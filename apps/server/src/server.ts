@@ -77,8 +77,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     throw err;
   }
   for (const symbol of engine.symbols) {
-    const r = engine.actor(symbol)?.recovery;
+    const actor = engine.actor(symbol);
+    const r = actor?.recovery;
     if (r) logger.info({ symbol, ...r }, 'recovered');
+    if (actor?.cursorReset) {
+      logger.warn({ symbol, ...actor.cursorReset, history: actor.outbox.history }, 'events already published were lost (the publisher cursor was past the recovered outbox): cursor moved back, new outbox history');
+    }
   }
   const metrics = new Metrics(engine);
   const gateway = new Gateway(engine, config, (id) => keys.userById(id)?.name ?? `user-${id}`, metrics);

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { codecByName, type Codec, type CodecName, type Command } from '@gx3/codecs';
-import { Publisher, type Bus, type PublisherOptions } from '@gx3/outbox-publisher';
+import { Publisher, readCursor, writeCursor, type Bus, type PublisherOptions } from '@gx3/outbox-publisher';
 import type { OrderBook } from '@gx3/orderbook';
 import type { Durability, FileIO } from '@gx3/wal';
 import { DataDirLock } from './data-lock.js';
@@ -39,6 +39,22 @@ export interface EngineOptions {
 
 // A letter or digit first: a symbol names its directory in the data directory, so `.` and `..` are not symbols.
 const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
+
+/**
+ * A publisher's cursor past the end of the recovered outbox: the outbox lost events that were
+ * published (a power loss under durability `none`, which syncs nothing). The cursor goes back to the
+ * outbox's end (else the publisher would skip the events of new commands, or read from the middle
+ * of one of their records), and the outbox starts a new history: a bus that holds the lost events
+ * (JetStream) then refuses the new ones (HISTORY_MISMATCH), whose ids are the lost events' ids,
+ * instead of taking them for duplicates.
+ */
+function resetCursorAhead(evDir: string, actor: SymbolActor): void {
+  const cursor = readCursor(evDir);
+  if (cursor.offset <= actor.durableEventOffset) return;
+  writeCursor(evDir, { offset: actor.durableEventOffset, lastEventSeq: actor.lastEventSeq, commits: cursor.commits + 1 });
+  actor.outbox.renewHistory();
+  actor.cursorReset = { from: cursor.offset, to: actor.durableEventOffset };
+}
 
 /** Names the engine keeps in the data directory beside the symbols' directories (the lock file and its temporary files). */
 export function isReservedName(symbol: string): boolean {
@@ -86,6 +102,7 @@ export class Engine {
     }
     if (options.bus) {
       for (const actor of this.actors.values()) {
+        resetCursorAhead(path.join(this.dataDir, actor.symbol, 'ev'), actor);
         // Bounded by the actor's durable commands, not by the outbox alone (see durableEventOffset).
         let p: Publisher;
         try {

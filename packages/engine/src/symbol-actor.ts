@@ -98,6 +98,11 @@ export class SymbolActor {
   readonly symbol: string;
   readonly book: OrderBook;
   readonly outbox: EventOutbox;
+  /**
+   * Set when the publisher's cursor was past the end of the recovered outbox and was moved back to
+   * it (the outbox then started a new history): events the bus got were lost (see Engine).
+   */
+  cursorReset: { readonly from: number; readonly to: number } | undefined = undefined;
   readonly cmdLog: WalWriter;
   readonly recovery: RecoveryReport;
 
@@ -311,6 +316,11 @@ export class SymbolActor {
    */
   get durableEventOffset(): number {
     return this.durableEv;
+  }
+
+  /** The event sequence number of the last event applied (0: none yet). */
+  get lastEventSeq(): number {
+    return this.sink.eventSeq;
   }
 
   /**

@@ -10,6 +10,7 @@ export type OutboxErrorCode =
   | 'OUTBOX_FAILED' // the outbox's log failed; appends are refused
   | 'MESSAGE_RELEASED' // a bus read a message's payload or event after publish returned (keep msg.detach() instead)
   | 'HISTORY_MISMATCH' // the bus holds a different outbox history's events for the symbol (a wiped data directory, another engine)
+  | 'EVENT_MISMATCH' // the bus holds this event id with other content (the outbox lost events that were published)
   | 'HISTORY_CORRUPT' // the outbox's HISTORY file does not hold a history id
   | 'HISTORY_IO' // the outbox's HISTORY file could not be read or written
   | 'INVALID_OPTIONS';

@@ -32,6 +32,14 @@ export function readHistory(dir: string): string | undefined {
 export function ensureHistory(dir: string): string {
   const known = readHistory(dir);
   if (known !== undefined) return known;
+  return renewHistory(dir);
+}
+
+/**
+ * Gives the outbox in `dir` a new history id (atomically, synced) and returns it: for an outbox that
+ * lost events a bus may hold (their ids will be used again by other events).
+ */
+export function renewHistory(dir: string): string {
   const id = crypto.randomBytes(16).toString('hex');
   const file = path.join(dir, HISTORY_FILE);
   const tmp = `${file}.tmp`;

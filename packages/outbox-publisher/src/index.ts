@@ -1,6 +1,6 @@
 export { EventMessage, messageId, type AckCallback, type Bus, type BusMessage, type PublishAck } from './bus.js';
 export { CURSOR_FILE, readCursor, writeCursor, writeCursorAsync, type CursorState } from './cursor.js';
-export { ensureHistory, HISTORY_FILE, readHistory } from './history.js';
+export { ensureHistory, HISTORY_FILE, readHistory, renewHistory } from './history.js';
 export { OutboxError, type OutboxErrorCode } from './errors.js';
 export { MemoryBus, type MemoryBusOptions, type Subscriber } from './memory-bus.js';
 export { HISTORY_HEADER, NatsJetStreamBus, streamName, type NatsBusOptions } from './nats-bus.js';

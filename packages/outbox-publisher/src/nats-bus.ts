@@ -42,6 +42,8 @@ interface Pending {
   symbol: string;
   eventSeq: number;
   history: string | undefined;
+  /** The message's bytes (a copy), to compare with a stored duplicate's. */
+  payload: Uint8Array;
 }
 
 /** The header that carries an event's outbox history id (history.ts). */
@@ -201,11 +203,12 @@ export class NatsJetStreamBus implements Bus {
     // be stored twice, and every later one would then pass the check).
     if (msg.previousId !== undefined) h.set('Nats-Expected-Last-Msg-Id', msg.previousId);
     else h.set('Nats-Expected-Last-Subject-Sequence', '0');
-    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs, symbol: msg.symbol, eventSeq: msg.eventSeq, history: msg.history });
+    const payload = new Uint8Array(msg.payload);
+    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs, symbol: msg.symbol, eventSeq: msg.eventSeq, history: msg.history, payload });
     try {
       // The client queues the bytes until its next flush: give it a copy of the payload, which is
       // only valid during this call.
-      this.nc.publish(this.subject(msg.symbol), new Uint8Array(msg.payload), { reply: `${this.inbox}.${token}`, headers: h });
+      this.nc.publish(this.subject(msg.symbol), payload, { reply: `${this.inbox}.${token}`, headers: h });
     } catch (err) {
       this.pending.delete(token);
       done(new OutboxError('BUS_ERROR', `publish of ${msg.id} failed: ${(err as Error).message}`, { cause: err }));
@@ -283,7 +286,7 @@ export class NatsJetStreamBus implements Bus {
       p.done(new OutboxError('BUS_ERROR', refused));
       return;
     }
-    if (ack.duplicate === true && p.history !== undefined && typeof ack.seq === 'number') {
+    if (ack.duplicate === true && typeof ack.seq === 'number') {
       this.settleDuplicate(p, ack.seq);
       return;
     }
@@ -292,15 +295,26 @@ export class NatsJetStreamBus implements Bus {
 
   /**
    * A duplicate by its id (inside the duplicate window) is one only if the stored message is of the
-   * same history: ids repeat across histories. Duplicates are rare (a republish after a rewind or a
-   * restart), so the stored message (`seq`) is read to tell.
+   * same history and holds the same bytes: ids repeat across histories, and within one history after
+   * a loss of published events. Duplicates are rare (a republish after a rewind or a restart), so the
+   * stored message (`seq`) is read to tell.
    */
   private settleDuplicate(p: Pending, seq: number): void {
     const stream = this.stream(p.symbol);
     this.jsm.streams
       .getMessage(stream, { seq })
       .then(async (stored) => {
-        if (stored !== null) return stored;
+        if (stored !== null) {
+          // The same id with other bytes: the outbox lost events that were published (durability
+          // none and a power loss), and its new events reuse their ids.
+          if (!sameBytes(stored.data, p.payload)) {
+            throw new OutboxError(
+              'EVENT_MISMATCH',
+              `${stream} holds event ${p.symbol}:${p.eventSeq} with other content than the outbox's: the outbox lost events that were published (a power loss under durability none?), and the stream's copies are not this history's`,
+            );
+          }
+          return stored;
+        }
         // The stored message is gone (purged, or discarded by the stream's limits) but its id is still
         // in the duplicate window: only the subject's last event can vouch for the history.
         const last = await this.jsm.streams.getMessage(stream, { last_by_subj: this.subject(p.symbol) }).catch(() => null);
@@ -362,6 +376,12 @@ export class NatsJetStreamBus implements Bus {
     this.pending.clear();
     for (const p of all) p.done(err);
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

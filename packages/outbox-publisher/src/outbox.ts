@@ -6,7 +6,7 @@
 import { codecByName, type Codec, type CodecName, type CmdEndEvent, type Event } from '@gx3/codecs';
 import { WalWriter, type WalOptions } from '@gx3/wal';
 import { OutboxError } from './errors.js';
-import { ensureHistory } from './history.js';
+import { ensureHistory, renewHistory } from './history.js';
 
 export interface OutboxOptions extends WalOptions {
   /** The codec of the stored events (default `binary`). */
@@ -16,8 +16,7 @@ export interface OutboxOptions extends WalOptions {
 export class EventOutbox {
   readonly log: WalWriter;
   readonly codec: Codec;
-  /** The id of this outbox's history (history.ts), made when the outbox was first opened. */
-  readonly history: string;
+  private historyId: string;
   private readonly cmdEnd: CmdEndEvent = { type: 'cmdEnd', symbol: '', seq: 0, eventSeq: 0, ts: 0, events: 0 };
 
   private constructor(dir: string, options: OutboxOptions) {
@@ -27,7 +26,7 @@ export class EventOutbox {
     }
     this.log = WalWriter.open(dir, options);
     try {
-      this.history = ensureHistory(dir);
+      this.historyId = ensureHistory(dir);
     } catch (err) {
       this.log.abort();
       throw err;
@@ -37,6 +36,17 @@ export class EventOutbox {
   /** Opens (creating if needed) the outbox log in `dir`; a torn tail is repaired (see `log.repaired`). */
   static open(dir: string, options: OutboxOptions = {}): EventOutbox {
     return new EventOutbox(dir, options);
+  }
+
+  /** The id of this outbox's history (history.ts), made when the outbox was first opened. */
+  get history(): string {
+    return this.historyId;
+  }
+
+  /** Starts a new history (see `renewHistory`): for an outbox that lost events a bus may hold. */
+  renewHistory(): string {
+    this.historyId = renewHistory(this.log.dir);
+    return this.historyId;
   }
 
   /** Appends one event. */
