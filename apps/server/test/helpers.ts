@@ -480,3 +480,40 @@ export class ServerProcess {
     return this.exited;
   }
 }
+
+/**
+ * A file layer whose asynchronous fsyncs can be held back until released, those of the command log
+ * alone (paths under `/cmd/`: `holdCmd`) or all of them (`holdAll`): a command then stays processed
+ * but not durable for as long as the test wants.
+ */
+export function gatedIO(): { io: FileIO; gate: { holdCmd: boolean; holdAll: boolean }; release: () => void; held: () => number } {
+  const paths = new Map<number, string>();
+  const queue: (() => void)[] = [];
+  const gate = { holdCmd: false, holdAll: false };
+  const io: FileIO = {
+    ...nodeFileIO,
+    open: (p, flags) => {
+      const fd = nodeFileIO.open(p, flags);
+      paths.set(fd, p);
+      return fd;
+    },
+    sync: (fd, done) => {
+      const isCmd = (paths.get(fd) ?? '').includes('/cmd/');
+      if (gate.holdAll || (gate.holdCmd && isCmd)) {
+        queue.push(() => {
+          nodeFileIO.sync(fd, done);
+        });
+        return;
+      }
+      nodeFileIO.sync(fd, done);
+    },
+  };
+  return {
+    io,
+    gate,
+    release: () => {
+      for (const f of queue.splice(0)) f();
+    },
+    held: () => queue.length,
+  };
+}

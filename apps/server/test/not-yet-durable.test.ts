@@ -4,13 +4,12 @@
 // that begins then answers it and still stops, though its client keeps its connection alive. And
 // what a shutting-down server answers.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { nodeFileIO, type FileIO } from '@gx3/wal';
 import { resolveConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { KeyStore, RateLimiter } from '../src/auth.js';
 import { buildHttp } from '../src/http.js';
 import { Metrics } from '../src/metrics.js';
-import { ALICE, API_KEYS, BOB, book, Client, removeTmpDirs, SEGMENT, silentLogger, start, SYM, TEST_INSTRUMENT, tmpDir, until, within } from './helpers.js';
+import { ALICE, API_KEYS, BOB, book, Client, gatedIO, removeTmpDirs, SEGMENT, silentLogger, start, SYM, TEST_INSTRUMENT, tmpDir, until, within } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -18,42 +17,6 @@ const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c();
 });
-
-/**
- * A file layer whose asynchronous fsyncs of the command log (paths under `/cmd/`) can be held back
- * until released: a command then stays processed but not durable for as long as the test wants.
- */
-function gatedIO(): { io: FileIO; gate: { holdCmd: boolean; holdAll: boolean }; release: () => void; held: () => number } {
-  const paths = new Map<number, string>();
-  const queue: (() => void)[] = [];
-  const gate = { holdCmd: false, holdAll: false };
-  const io: FileIO = {
-    ...nodeFileIO,
-    open: (p, flags) => {
-      const fd = nodeFileIO.open(p, flags);
-      paths.set(fd, p);
-      return fd;
-    },
-    sync: (fd, done) => {
-      const isCmd = (paths.get(fd) ?? '').includes('/cmd/');
-      if (gate.holdAll || (gate.holdCmd && isCmd)) {
-        queue.push(() => {
-          nodeFileIO.sync(fd, done);
-        });
-        return;
-      }
-      nodeFileIO.sync(fd, done);
-    },
-  };
-  return {
-    io,
-    gate,
-    release: () => {
-      for (const f of queue.splice(0)) f();
-    },
-    held: () => queue.length,
-  };
-}
 
 async function startGated(): Promise<{ server: Awaited<ReturnType<typeof startServer>>; g: ReturnType<typeof gatedIO> }> {
   const g = gatedIO();

@@ -3,7 +3,6 @@
 // upgrade requests. No timing assertions: waits are bounded polls (`until`).
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { nodeFileIO, type FileIO } from '@gx3/wal';
 import { resolveConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import {
@@ -12,6 +11,7 @@ import {
   book,
   checkBuilt,
   Client,
+  gatedIO,
   removeTmpDirs,
   request,
   SEGMENT,
@@ -37,29 +37,6 @@ afterAll(async () => {
 });
 
 /** A file layer whose asynchronous fsyncs can be held back (commands stay processed, not durable) until released. */
-function gatedIO(): { io: FileIO; gate: { hold: boolean }; release: () => void } {
-  const queue: (() => void)[] = [];
-  const gate = { hold: false };
-  const io: FileIO = {
-    ...nodeFileIO,
-    sync: (fd, done) => {
-      if (gate.hold) {
-        queue.push(() => {
-          nodeFileIO.sync(fd, done);
-        });
-        return;
-      }
-      nodeFileIO.sync(fd, done);
-    },
-  };
-  return {
-    io,
-    gate,
-    release: () => {
-      for (const f of queue.splice(0)) f();
-    },
-  };
-}
 
 describe('PATCH semantics', () => {
   it('a PATCH of the quantity alone, sent while a PATCH of the price is not durable yet, keeps the new price', async () => {
@@ -67,7 +44,7 @@ describe('PATCH semantics', () => {
     const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: tmpDir(), apiKeys: API_KEYS, instruments: [TEST_INSTRUMENT] });
     const server = await startServer(config, { logger: silentLogger, engine: { segmentSize: SEGMENT, io: g.io } });
     closers.push(async () => {
-      g.gate.hold = false;
+      g.gate.holdAll = false;
       g.release();
       await server.close();
     });
@@ -76,7 +53,7 @@ describe('PATCH semantics', () => {
     const alice = new Client(server.url, ALICE);
     const a = await alice.place({ side: 'sell', price: 1000, qty: 10 });
 
-    g.gate.hold = true;
+    g.gate.holdAll = true;
     const before = actor.processedSeq;
     const move = alice.amend(a.order.orderId, { price: 1005 });
     await until(() => actor.processedSeq >= before + 1, 'the price change to be processed');
@@ -85,7 +62,7 @@ describe('PATCH semantics', () => {
     // the engine when it applies the amendment, not from the gateway's view").
     const shrink = alice.amend(a.order.orderId, { qty: 5 });
     await until(() => actor.processedSeq >= before + 2, 'the quantity change to be processed');
-    g.gate.hold = false;
+    g.gate.holdAll = false;
     g.release();
     expect((await move).status).toBe(200);
     const r = await shrink;

@@ -6,6 +6,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { replaceFileSync } from '@gx3/wal';
 import { EngineError } from './errors.js';
 
 export const LIMITS_FILE = 'LIMITS';
@@ -57,22 +58,8 @@ export function checkLimits(symbol: string, dir: string, limits: SymbolLimits): 
 export function keepLimits(dir: string, limits: SymbolLimits): void {
   if (readLimits(dir) !== undefined) return;
   const file = path.join(dir, LIMITS_FILE);
-  const tmp = `${file}.tmp`;
   try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, `${JSON.stringify(limits)}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    replaceFileSync(file, `${JSON.stringify(limits)}\n`);
   } catch (err) {
     throw new EngineError('RECOVERY_FAILED', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }

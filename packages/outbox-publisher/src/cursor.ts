@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { replaceFileSync } from '@gx3/wal';
 import { OutboxError } from './errors.js';
 
 const MAGIC = 0x47583343;
@@ -87,23 +88,8 @@ function encode(state: CursorState): Buffer {
 /** Writes the cursor in `dir` atomically (temporary file, fsync, rename, directory fsync), blocking. */
 export function writeCursor(dir: string, state: CursorState): void {
   const file = path.join(dir, CURSOR_FILE);
-  const tmp = `${file}.tmp`;
-  const b = encode(state);
   try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, b, 0, SIZE, 0);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    replaceFileSync(file, encode(state));
   } catch (err) {
     throw new OutboxError('CURSOR_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }

@@ -8,6 +8,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { replaceFileSync } from '@gx3/wal';
 import { OutboxError } from './errors.js';
 
 export const HISTORY_FILE = 'HISTORY';
@@ -42,22 +43,8 @@ export function ensureHistory(dir: string): string {
 export function renewHistory(dir: string): string {
   const id = crypto.randomBytes(16).toString('hex');
   const file = path.join(dir, HISTORY_FILE);
-  const tmp = `${file}.tmp`;
   try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeSync(fd, `${id}\n`);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-    const dfd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(dfd);
-    } finally {
-      fs.closeSync(dfd);
-    }
+    replaceFileSync(file, `${id}\n`);
   } catch (err) {
     throw new OutboxError('HISTORY_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }

@@ -371,3 +371,22 @@ export class GatedBus implements Bus {
     return this.inner.close();
   }
 }
+
+/**
+ * Publishes the outbox in `dir` to `bus` until everything is acknowledged or `ms` have passed, then
+ * stops the publisher; says which, with the errors it reported.
+ */
+export async function publishUntilAcknowledged(dir: string, outbox: EventOutbox, bus: Bus, ms: number): Promise<{ errors: Error[]; acknowledged: boolean }> {
+  const errors: Error[] = [];
+  const p = publisher({ dir, bus, outbox, ackTimeoutMs: 1000, commitIntervalMs: 5, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
+  p.start();
+  let acknowledged = true;
+  try {
+    await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, ms, 'acknowledged');
+  } catch {
+    acknowledged = false;
+  } finally {
+    await p.stop();
+  }
+  return { errors, acknowledged };
+}

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CURSOR_FILE, EventOutbox, HISTORY_FILE, HISTORY_HEADER, MemoryBus, NatsJetStreamBus, readHistory, type BusMessage, type PublishAck } from '../src/index.js';
-import { EventWriter, expectOutboxError, openOutbox, publisher, removeTmpDirs, runCleanups, sleep, thrownBy, tmpDir, trade, uniqueTag, until } from './helpers.js';
+import { EventWriter, expectOutboxError, openOutbox, publisher, publishUntilAcknowledged, removeTmpDirs, runCleanups, sleep, thrownBy, tmpDir, trade, uniqueTag, until } from './helpers.js';
 import { deleteStreams, manager, NATS_URL, natsProblem, readStream, unavailable } from './nats-helpers.js';
 import { codecByName } from '@gx3/codecs';
 import { jetstream } from '@nats-io/jetstream';
@@ -84,20 +84,6 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
   });
 
   /** Publishes the outbox in `dir` to `bus` until it is acknowledged or `ms` passed; returns the errors. */
-  async function publishAll(dir: string, outbox: EventOutbox, bus: NatsJetStreamBus, ms: number): Promise<{ errors: Error[]; acknowledged: boolean }> {
-    const errors: Error[] = [];
-    const p = publisher({ dir, bus, outbox, ackTimeoutMs: 1000, commitIntervalMs: 5, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
-    p.start();
-    let acknowledged = true;
-    try {
-      await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, ms, 'acknowledged');
-    } catch {
-      acknowledged = false;
-    } finally {
-      await p.stop();
-    }
-    return { errors, acknowledged };
-  }
 
   for (const afterWindow of [false, true]) {
     it(`refuses a fresh outbox's events into a stream that holds another history's (${afterWindow ? 'after' : 'inside'} the duplicate window): HISTORY_MISMATCH, nothing dropped as a duplicate`, async () => {
@@ -111,7 +97,7 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
         const wA = new EventWriter(a);
         wA.commands('S', 3);
         await a.sync();
-        expect(await publishAll(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
+        expect(await publishUntilAcknowledged(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
         if (afterWindow) await sleep(800);
         // The data directory was wiped: a new outbox numbers its events from 1 again.
         const dirB = tmpDir();
@@ -119,7 +105,7 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
         new EventWriter(b).commands('S', 2);
         await b.sync();
         const bus2 = await NatsJetStreamBus.connect(opts);
-        const { errors, acknowledged } = await publishAll(dirB, b, bus2, 600);
+        const { errors, acknowledged } = await publishUntilAcknowledged(dirB, b, bus2, 600);
         await bus2.close();
         expect(acknowledged).toBe(false);
         expect(errors.length).toBeGreaterThan(0);
@@ -138,7 +124,7 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
         await a.sync();
         const bus3 = await NatsJetStreamBus.connect(opts);
         try {
-          expect(await publishAll(dirA, a, bus3, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
+          expect(await publishUntilAcknowledged(dirA, a, bus3, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
         } finally {
           await bus3.close();
         }

@@ -1,8 +1,8 @@
 // The publisher across stop()/start() and permanent failures, and outbox histories on JetStream
 // with many messages in flight, purged streams and deleted streams.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus, NatsJetStreamBus, OutboxError, type Bus, type BusMessage, type EventOutbox } from '../src/index.js';
-import { EventWriter, expectHeld, openOutbox, publisher, removeTmpDirs, runCleanups, sleep, tmpDir, uniqueTag, until } from './helpers.js';
+import { MemoryBus, NatsJetStreamBus, OutboxError, type Bus, type BusMessage } from '../src/index.js';
+import { EventWriter, expectHeld, openOutbox, publisher, publishUntilAcknowledged, removeTmpDirs, runCleanups, sleep, tmpDir, uniqueTag, until } from './helpers.js';
 import { deleteStreams, manager, NATS_URL, natsProblem, readStream, unavailable } from './nats-helpers.js';
 
 const nats = unavailable(`NATS JetStream at ${NATS_URL}`, await natsProblem(NATS_URL), 'set NATS_URL');
@@ -78,20 +78,6 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
     await nc.close();
   });
 
-  async function publishFor(dir: string, outbox: EventOutbox, bus: NatsJetStreamBus, ms: number): Promise<{ errors: Error[]; acknowledged: boolean }> {
-    const errors: Error[] = [];
-    const p = publisher({ dir, bus, outbox, ackTimeoutMs: 1000, commitIntervalMs: 5, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
-    p.start();
-    let acknowledged = true;
-    try {
-      await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, ms, 'acknowledged');
-    } catch {
-      acknowledged = false;
-    } finally {
-      await p.stop();
-    }
-    return { errors, acknowledged };
-  }
 
   for (const afterWindow of [false, true]) {
     it(`stores none of a fresh outbox's events after another history's, with many in flight (${afterWindow ? 'after' : 'inside'} the duplicate window)`, async () => {
@@ -104,7 +90,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
         const a = openOutbox(dirA);
         new EventWriter(a).commands('S', 3); // events 1..6 of history A
         await a.sync();
-        expect(await publishFor(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
+        expect(await publishUntilAcknowledged(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
         if (afterWindow) await sleep(800);
         // The data directory was wiped; the new outbox has more events than the stream holds.
         const dirB = tmpDir();
@@ -113,7 +99,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
         await b.sync();
         const bus2 = await NatsJetStreamBus.connect(opts);
         try {
-          await publishFor(dirB, b, bus2, 600);
+          await publishUntilAcknowledged(dirB, b, bus2, 600);
         } finally {
           await bus2.close();
         }
@@ -143,7 +129,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
       const a = openOutbox(dirA);
       new EventWriter(a).commands('S', 3); // events 1..6 of history A
       await a.sync();
-      expect(await publishFor(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
+      expect(await publishUntilAcknowledged(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
       // The operator empties the stream that holds the old history (instead of deleting it).
       const { nc, jsm } = await manager(NATS_URL);
       try {
@@ -155,7 +141,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
         const bus2 = await NatsJetStreamBus.connect(opts);
         let acknowledged = false;
         try {
-          acknowledged = (await publishFor(dirB, b, bus2, 1_000)).acknowledged;
+          acknowledged = (await publishUntilAcknowledged(dirB, b, bus2, 1_000)).acknowledged;
         } finally {
           await bus2.close();
         }
@@ -181,7 +167,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
     new EventWriter(a).commands('S', 2);
     await a.sync();
     try {
-      expect(await publishFor(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
+      expect(await publishUntilAcknowledged(dirA, a, bus, 5_000)).toMatchObject({ acknowledged: true, errors: [] });
     } finally {
       await bus.close();
     }
