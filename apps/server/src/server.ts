@@ -132,6 +132,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       await Promise.race([httpClosed, cut]);
       clearTimeout(grace);
       app.server.closeAllConnections();
+      // WebSocket clients that did not answer the closing handshake: the HTTP server waits for them too.
+      ws.terminate();
       await httpClosed;
       gateway.close();
       await bus.close();

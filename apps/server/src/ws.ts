@@ -29,6 +29,7 @@ export interface WsDeps {
 /** A client whose unsent data exceeds this loses its market data subscriptions (it must resubscribe). */
 const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
 const MAX_ORDERS_PER_FRAME = 1000;
+const MAX_BOOK_DEPTH = 10_000;
 
 interface Client {
   readonly ws: WebSocket;
@@ -108,6 +109,11 @@ export class WsApi {
     this.wss.close();
   }
 
+  /** Drops every connection still open (a client that never answered the closing handshake). */
+  terminate(): void {
+    for (const c of this.clients) c.ws.terminate();
+  }
+
   private connected(ws: WebSocket, user: User | undefined, key: string | undefined): void {
     const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false };
     this.clients.add(client);
@@ -158,9 +164,11 @@ export class WsApi {
     const { gateway } = this.deps;
     switch (m.op) {
       case 'ping':
+        onlyFields(m, ['op', 'id']);
         this.send(client, { id, pong: true });
         return;
       case 'auth': {
+        onlyFields(m, ['op', 'id', 'key']);
         const user = this.deps.keys.authenticate(m.key);
         client.user = user;
         client.key = m.key as string;
@@ -168,6 +176,8 @@ export class WsApi {
         return;
       }
       case 'order': {
+        // A field beside the order (a misplaced stp or clientOrderId) would be dropped silently.
+        onlyFields(m, ['op', 'id', 'order']);
         const user = this.requireUser(client);
         if (Array.isArray(m.order)) {
           const list = m.order as unknown[];
@@ -230,6 +240,7 @@ export class WsApi {
   private subscription(client: Client, m: Record<string, unknown>, id: unknown, on: boolean): void {
     const { gateway } = this.deps;
     const channel = m.channel;
+    onlyFields(m, channel === 'book' && on ? ['op', 'id', 'channel', 'symbol', 'depth'] : channel === 'orders' ? ['op', 'id', 'channel'] : ['op', 'id', 'channel', 'symbol']);
     if (channel === 'orders') {
       this.requireUser(client);
       client.orders = on;
@@ -252,7 +263,8 @@ export class WsApi {
       return;
     }
     // The depth is checked before subscribing: a bad one must not leave a subscription without a snapshot.
-    const depth = Math.min(m.depth !== undefined ? positiveInt(m.depth, 'depth') : 1000, 10_000);
+    const depth = m.depth !== undefined ? positiveInt(m.depth, 'depth') : 1000;
+    if (depth > MAX_BOOK_DEPTH) throw invalid('depth', `must be in 1..${MAX_BOOK_DEPTH}`);
     client.books.set(symbol, depth);
     this.send(client, { id, ok: true, channel, symbol, subscribed: true });
     this.send(client, { type: 'book.snapshot', ...this.bookViews.snapshot(symbol, depth) });
@@ -350,8 +362,13 @@ function textOf(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
-function target(m: Record<string, unknown>, allowed: readonly string[]): { symbol: string; orderId: number } {
+/** VALIDATION naming the first field of `m` that is not one of `allowed`. */
+function onlyFields(m: Record<string, unknown>, allowed: readonly string[]): void {
   for (const k of Object.keys(m)) if (!allowed.includes(k)) throw invalid(k, 'is not a field of this request');
+}
+
+function target(m: Record<string, unknown>, allowed: readonly string[]): { symbol: string; orderId: number } {
+  onlyFields(m, allowed);
   if (typeof m.symbol !== 'string') throw invalid('symbol', 'is required (a string)');
   return { symbol: m.symbol, orderId: positiveInt(m.orderId, 'orderId') };
 }
