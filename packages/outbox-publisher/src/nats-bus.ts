@@ -18,6 +18,7 @@
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, createInbox, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { AckCallback, Bus, BusMessage, PublishAck } from './bus.js';
+import { crc32 } from '@gx3/wal';
 import { OutboxError } from './errors.js';
 
 export interface NatsBusOptions {
@@ -42,8 +43,13 @@ interface Pending {
   symbol: string;
   eventSeq: number;
   history: string | undefined;
-  /** The message's bytes (a copy), to compare with a stored duplicate's. */
-  payload: Uint8Array;
+  /**
+   * The message's length and CRC-32, to compare with a stored duplicate's bytes (numbers rather
+   * than a copy of the bytes: retaining a copy per message in flight made the JetStream benchmark
+   * about 17% slower, 81 k against 97 k events/s).
+   */
+  length: number;
+  crc: number;
 }
 
 /** The header that carries an event's outbox history id (history.ts). */
@@ -204,7 +210,15 @@ export class NatsJetStreamBus implements Bus {
     if (msg.previousId !== undefined) h.set('Nats-Expected-Last-Msg-Id', msg.previousId);
     else h.set('Nats-Expected-Last-Subject-Sequence', '0');
     const payload = new Uint8Array(msg.payload);
-    this.pending.set(token, { done, deadline: Date.now() + this.options.ackTimeoutMs, symbol: msg.symbol, eventSeq: msg.eventSeq, history: msg.history, payload });
+    this.pending.set(token, {
+      done,
+      deadline: Date.now() + this.options.ackTimeoutMs,
+      symbol: msg.symbol,
+      eventSeq: msg.eventSeq,
+      history: msg.history,
+      length: payload.length,
+      crc: crc32(payload, 0, payload.length),
+    });
     try {
       // The client queues the bytes until its next flush: give it a copy of the payload, which is
       // only valid during this call.
@@ -307,7 +321,7 @@ export class NatsJetStreamBus implements Bus {
         if (stored !== null) {
           // The same id with other bytes: the outbox lost events that were published (durability
           // none and a power loss), and its new events reuse their ids.
-          if (!sameBytes(stored.data, p.payload)) {
+          if (stored.data.length !== p.length || crc32(stored.data, 0, stored.data.length) !== p.crc) {
             throw new OutboxError(
               'EVENT_MISMATCH',
               `${stream} holds event ${p.symbol}:${p.eventSeq} with other content than the outbox's: the outbox lost events that were published (a power loss under durability none?), and the stream's copies are not this history's`,
@@ -376,12 +390,6 @@ export class NatsJetStreamBus implements Bus {
     this.pending.clear();
     for (const p of all) p.done(err);
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
