@@ -23,6 +23,26 @@ export function runMain(main: () => Promise<void> | void): void {
 /** Parses an integer option value. */
 export function intArg(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
-  if (!/^-?[0-9]+$/.test(v)) throw new BenchError('BAD_ARGUMENT', `--${name} must be an integer, got ${JSON.stringify(v)}`);
+  if (!/^-?[0-9]+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new BenchError('BAD_ARGUMENT', `--${name} must be an integer, got ${JSON.stringify(v)}`);
   return Number(v);
+}
+
+/**
+ * `--name -5` as `--name=-5` for the options that take a value (node's parseArgs takes a value
+ * starting with a dash for an option and refuses it as ambiguous), so that a negative number is
+ * refused by the option's own check, in one line.
+ */
+export function joinNegativeValues(args: readonly string[], valued: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    const next = args[i + 1];
+    if (next !== undefined && /^-[0-9]/.test(next) && valued.includes(a)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
 }

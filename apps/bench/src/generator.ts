@@ -42,6 +42,11 @@ function check(name: string, v: number, min: number): number {
 
 /** Calls `emit` with each line of the workload, in order. */
 export function generate(options: GeneratorOptions, emit: (line: string) => void): void {
+  for (const line of generateLines(options)) emit(line);
+}
+
+/** The lines of the workload, in order, one at a time (the options are checked at the first). */
+export function* generateLines(options: GeneratorOptions): Generator<string, void, undefined> {
   const ops = check('ops', options.ops ?? 1_000_000, 0);
   const prefill = check('prefill', options.prefill ?? 10_000, 0);
   const band = check('band', options.band ?? 50, 1);
@@ -85,19 +90,19 @@ export function generate(options: GeneratorOptions, emit: (line: string) => void
 
   for (let i = 0; i < prefill; i++) {
     const sd = side();
-    emit(`L,${id++},${sd},${passivePx(sd)},${qty(maxQty)}`);
+    yield `L,${id++},${sd},${passivePx(sd)},${qty(maxQty)}`;
   }
   for (let i = 0; i < ops; i++) {
     const r = rnd();
     const sd = side();
-    if (r < c(0)) emit(`L,${id++},${sd},${passivePx(sd)},${qty(maxQty)}`);
-    else if (r < c(1)) emit(`C,${recent()}`);
-    else if (r < c(2)) emit(`L,${id++},${sd},${aggrPx(sd)},${qty(2 * maxQty)}`);
-    else if (r < c(3)) emit(`M,${id++},${sd},${qty(2 * maxQty)}`);
-    else if (r < c(4)) emit(`L,${id++},${sd},${aggrPx(sd)},${qty(2 * maxQty)},IOC`);
-    else if (r < c(5)) emit(`L,${id++},${sd},${aggrPx(sd)},${qty(3 * maxQty)},FOK`);
-    else if (r < c(6)) emit(`L,${id++},${sd},${rnd() < 0.7 ? passivePx(sd) : aggrPx(sd)},${qty(maxQty)},POST`);
-    else emit(`A,${recent()},${qty(maxQty)}`);
+    if (r < c(0)) yield `L,${id++},${sd},${passivePx(sd)},${qty(maxQty)}`;
+    else if (r < c(1)) yield `C,${recent()}`;
+    else if (r < c(2)) yield `L,${id++},${sd},${aggrPx(sd)},${qty(2 * maxQty)}`;
+    else if (r < c(3)) yield `M,${id++},${sd},${qty(2 * maxQty)}`;
+    else if (r < c(4)) yield `L,${id++},${sd},${aggrPx(sd)},${qty(2 * maxQty)},IOC`;
+    else if (r < c(5)) yield `L,${id++},${sd},${aggrPx(sd)},${qty(3 * maxQty)},FOK`;
+    else if (r < c(6)) yield `L,${id++},${sd},${rnd() < 0.7 ? passivePx(sd) : aggrPx(sd)},${qty(maxQty)},POST`;
+    else yield `A,${recent()},${qty(maxQty)}`;
   }
 }
 

@@ -95,6 +95,7 @@ export const USAGE = `usage: gx3-server [--config FILE] [--host H] [--port N] [-
   [--durability none|batch|interval] [--codec binary|json] [--bus memory|nats://HOST:PORT]
   [--instruments SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...] [--api-keys USER:KEY,...]
   [--rate-limit N] [--rate-burst N] [--log-level LEVEL] [--body-limit BYTES]
+  [--client-order-id-window N] [--recent-trades N] [--order-history N]
 Every setting also has an environment variable (GX3_PORT, GX3_DATA_DIR, GX3_BUS, GX3_API_KEYS, ...;
 see the README) and a key in the JSON config file (GX3_CONFIG or --config). Flags override the
 environment, which overrides the file.`;
@@ -273,6 +274,6 @@ function parseBus(v: unknown, where: string): string {
   } catch {
     throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(s)}`);
   }
-  if (url.protocol !== 'nats:' && url.protocol !== 'tls:') throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(s)}`);
+  if ((url.protocol !== 'nats:' && url.protocol !== 'tls:') || url.hostname === '') throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(s)}`);
   return s;
 }

@@ -205,10 +205,16 @@ export class Gateway {
     // is not one (the order has no more than `qty` left), it is a size increase at the order's
     // price: read once that refusal is durable, the gateway's view then holds every amendment
     // processed before it.
-    return this.submit(amend(0, qty)).then((events) => {
+    // One request, one outcome in the metrics: the first attempt is counted only if it is the answer,
+    // and the second is timed from the start of the first.
+    const started = performance.now();
+    return this.submit(amend(0, qty), undefined, false).then((events) => {
       const refused = events.find((e) => e.type === 'rejected');
       const now = this.feeds.get(symbol)?.state.getOrder(orderId);
-      if (refused?.reason === 'AMEND_NOT_REDUCING' && now?.resting === true) return this.command(amend(now.price, qty), symbol, orderId);
+      if (refused?.reason === 'AMEND_NOT_REDUCING' && now?.resting === true) {
+        return this.submit(amend(now.price, qty), undefined, true, started).then((second) => this.outcome(second, 'amend', symbol, orderId));
+      }
+      this.observe('amend', events, started);
       return this.outcome(events, 'amend', symbol, orderId);
     });
   }
@@ -259,8 +265,12 @@ export class Gateway {
     return { order: this.view(symbol, orderId), events };
   }
 
-  /** Submits a command and resolves with its events once durable; `taken` runs once the engine took it. */
-  private submit(cmd: Command, taken?: () => void): Promise<Event[]> {
+  /**
+   * Submits a command and resolves with its events once durable; `taken` runs once the engine took
+   * it. Its outcome and its time since `started` go to the metrics: a refusal always, the events
+   * only with `observeEvents` (an attempt that another may follow is counted by its caller).
+   */
+  private submit(cmd: Command, taken?: () => void, observeEvents = true, started = performance.now()): Promise<Event[]> {
     if (this.closing) return Promise.reject(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
     let actor: SymbolActor;
     try {
@@ -268,13 +278,12 @@ export class Gateway {
     } catch (err) {
       return rejected(err);
     }
-    const started = performance.now();
     const promise = actor.submit(cmd);
     // submit() takes the command synchronously (or refuses it): an accepted order id is used.
     if (actor.lastSubmittedSeq === cmd.seq && cmd.seq > 0) taken?.();
     return promise.then(
       ({ events }) => {
-        this.observer?.command(cmd.type, events.some((e) => e.type === 'rejected') ? 'rejected' : 'ok', (performance.now() - started) / 1000);
+        if (observeEvents) this.observe(cmd.type, events, started);
         return events;
       },
       (err: unknown) => {
@@ -282,6 +291,10 @@ export class Gateway {
         throw engineToApi(err);
       },
     );
+  }
+
+  private observe(kind: Command['type'], events: readonly Event[], started: number): void {
+    this.observer?.command(kind, events.some((e) => e.type === 'rejected') ? 'rejected' : 'ok', (performance.now() - started) / 1000);
   }
 
   private actorOf(symbol: string): SymbolActor {

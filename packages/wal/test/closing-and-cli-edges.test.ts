@@ -102,7 +102,7 @@ describe.skipIf(!fs.existsSync(CLI))('wal CLI', () => {
     for (const cmd of ['verify', 'dump', 'repair']) {
       const r = wal(cmd, d);
       expect(r.status, cmd).toBe(2);
-      expect(r.stderr, cmd).toMatch(/^error: /);
+      expect(r.stderr, cmd).toMatch(/^error \[[A-Z_]+\]: /);
       expect(r.stderr, cmd).not.toMatch(/\n\s+at /);
     }
   });

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, joinNegativeValues, runMain } from '../cli.js';
 import { BenchError } from '../errors.js';
 import { formatTop, topCpu, topHeap } from '../harness/profile.js';
 import { SUITES } from '../harness/registry.js';
@@ -91,7 +91,7 @@ runMain(async () => {
   let values;
   try {
     values = parseArgs({
-      args: argv,
+      args: joinNegativeValues(argv, ['--suites', '--rounds', '--baseline', '--out', '--profile', '--top']),
       options: {
         suites: { type: 'string' },
         rounds: { type: 'string' },
@@ -120,6 +120,16 @@ runMain(async () => {
   const smoke = values.smoke === true;
   const rounds = values.rounds === undefined ? undefined : intArg('rounds', values.rounds, DEFAULT_ROUNDS);
   if (rounds !== undefined && rounds < 1) throw new BenchError('BAD_ARGUMENT', '--rounds must be >= 1');
+  // The baseline is read and checked before the suites run (a missing one must not cost a whole run).
+  let base: BenchReport | undefined;
+  if (values.baseline !== undefined) {
+    try {
+      base = JSON.parse(fs.readFileSync(values.baseline, 'utf8')) as BenchReport;
+    } catch (err) {
+      throw new BenchError('IO', `cannot read the baseline ${values.baseline}: ${(err as Error).message}`, { cause: err });
+    }
+    if (base.version !== 1 || !Array.isArray(base.suites)) throw new BenchError('BAD_ARGUMENT', `${values.baseline} is not a pnpm bench results file`);
+  }
   const outDir = path.resolve(values.out ?? 'bench-results');
   fs.mkdirSync(outDir, { recursive: true });
 
@@ -174,14 +184,7 @@ runMain(async () => {
   progress.end();
 
   let comparison: ReturnType<typeof compareWithBaseline> = [];
-  if (values.baseline !== undefined) {
-    let base: BenchReport;
-    try {
-      base = JSON.parse(fs.readFileSync(values.baseline, 'utf8')) as BenchReport;
-    } catch (err) {
-      throw new BenchError('IO', `cannot read the baseline ${values.baseline}: ${(err as Error).message}`, { cause: err });
-    }
-    if (base.version !== 1 || !Array.isArray(base.suites)) throw new BenchError('BAD_ARGUMENT', `${values.baseline} is not a pnpm bench results file`);
+  if (base !== undefined) {
     comparison = compareWithBaseline(report, base);
   }
   const regressions = regressionsOf(comparison);

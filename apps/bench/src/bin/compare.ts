@@ -24,6 +24,14 @@ runMain(async () => {
   const orders = intArg('orders', values.orders, DEFAULT_ORDERS);
   if (orders < 0) throw new BenchError('BAD_ARGUMENT', '--orders must be >= 0');
   const seed = intArg('seed', values.seed, 42);
+  if (values.json !== undefined) {
+    // Checked before the comparison runs: a path that cannot be written must not cost a whole run.
+    try {
+      await writeFile(values.json, '', { flag: 'a' });
+    } catch (err) {
+      throw new BenchError('IO', `cannot write ${values.json}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   const mix = values.mix?.split(',').map((s) => (/^[0-9]+(\.[0-9]+)?$/.test(s) ? Number(s) : NaN));
   const report = runCompare({ orders, seed, ...(mix ? { mix } : {}), onProgress: (line) => process.stderr.write(`${line}\n`) });
   process.stdout.write(formatReport(report));

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { intArg, runMain } from '../cli.js';
 import { BenchError } from '../errors.js';
-import { generate } from '../generator.js';
+import { generateLines } from '../generator.js';
 
 runMain(async () => {
   let args;
@@ -29,28 +29,23 @@ runMain(async () => {
     if (err.code === 'EPIPE') process.exit(0);
     throw err;
   });
-  const chunks: string[] = [];
+  // Written as it is made, 10,000 lines a chunk, waiting for the pipe when it is full: a workload
+  // of any size runs in the generator's own memory.
   let lines: string[] = [];
-  generate(
-    {
-      ops: intArg('ops', args.ops, 1_000_000),
-      prefill: intArg('prefill', args.prefill, 10_000),
-      seed: intArg('seed', args.seed, 42),
-      band: intArg('band', args.band, 50),
-      cross: intArg('cross', args.cross, 5),
-      maxQty: intArg('maxqty', args.maxqty, 100),
-      ...(mix ? { mix } : {}),
-    },
-    (line) => {
-      lines.push(line);
-      if (lines.length === 10_000) {
-        chunks.push(lines.join('\n') + '\n');
-        lines = [];
-      }
-    },
-  );
-  if (lines.length > 0) chunks.push(lines.join('\n') + '\n');
-  for (const chunk of chunks) {
-    if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+  for (const line of generateLines({
+    ops: intArg('ops', args.ops, 1_000_000),
+    prefill: intArg('prefill', args.prefill, 10_000),
+    seed: intArg('seed', args.seed, 42),
+    band: intArg('band', args.band, 50),
+    cross: intArg('cross', args.cross, 5),
+    maxQty: intArg('maxqty', args.maxqty, 100),
+    ...(mix ? { mix } : {}),
+  })) {
+    lines.push(line);
+    if (lines.length === 10_000) {
+      if (!process.stdout.write(lines.join('\n') + '\n')) await once(process.stdout, 'drain');
+      lines = [];
+    }
   }
+  if (lines.length > 0 && !process.stdout.write(lines.join('\n') + '\n')) await once(process.stdout, 'drain');
 });

@@ -40,6 +40,9 @@ runMain(async () => {
     throw new BenchError('BAD_ARGUMENT', `--data-dir, --durability and --codec go with --engine\n${USAGE}`);
   }
   if (engine && v['data-dir'] === undefined) throw new BenchError('BAD_ARGUMENT', `--engine needs --data-dir DIR\n${USAGE}`);
+  if (engine && (v.warmup !== undefined || v['no-latency'] !== undefined)) {
+    throw new BenchError('BAD_ARGUMENT', '--warmup and --no-latency go with the order-book replay, not --engine');
+  }
   if (v.durability !== undefined && !['none', 'batch', 'interval'].includes(v.durability)) {
     throw new BenchError('BAD_ARGUMENT', `--durability must be none, batch or interval, got ${v.durability}`);
   }

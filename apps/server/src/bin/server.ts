@@ -7,18 +7,21 @@ import { ConfigError } from '../errors.js';
 import { startServer } from '../server.js';
 
 async function main(): Promise<void> {
-  const config = loadConfig(process.argv.slice(2));
-  if (config.help) {
+  const argv = process.argv.slice(2);
+  // Help first: a bad setting elsewhere (the environment, a config file) must not hide the usage.
+  if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE + '\n');
     return;
   }
+  const config = loadConfig(argv);
   const server = await startServer(config);
   const lines = [
     `gx3 exchange listening on ${server.url} (data ${config.dataDir}, durability ${config.durability}, codec ${config.codec}, bus ${config.bus})`,
     `instruments: ${config.instruments.map((i) => `${i.symbol} (price ${i.minPrice}..${i.maxPrice} ticks, qty <= ${i.maxQty})`).join(', ')}`,
     server.demo ? 'demo API keys (send one in the x-api-key header; set GX3_API_KEYS=user:key,... to use your own):' : `API keys configured for: ${server.apiKeys.map((k) => k.user).join(', ')}`,
     ...(server.demo ? server.apiKeys.map((k) => `  ${k.user}: ${k.key}`) : []),
-    `try: curl -s -X POST ${server.url}/v1/orders -H 'content-type: application/json' -H 'x-api-key: ${server.apiKeys[0]?.key ?? 'KEY'}' -d '{"symbol":"${config.instruments[0]?.symbol ?? 'BTCUSDT'}","side":"buy","type":"limit","price":100,"qty":1}'`,
+    // A configured key is a secret: only the demo keys are printed.
+    `try: curl -s -X POST ${server.url}/v1/orders -H 'content-type: application/json' -H 'x-api-key: ${server.demo ? (server.apiKeys[0]?.key ?? 'KEY') : 'KEY'}' -d '{"symbol":"${config.instruments[0]?.symbol ?? 'BTCUSDT'}","side":"buy","type":"limit","price":${examplePrice(config.instruments[0])},"qty":1}'`,
   ];
   process.stderr.write(lines.join('\n') + '\n');
   let stopping = false;
@@ -40,6 +43,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {
     stop('SIGINT');
   });
+}
+
+/** A price inside the instrument's band for the example order (100, or the nearest band edge). */
+function examplePrice(i: { minPrice: number; maxPrice: number } | undefined): number {
+  return i === undefined ? 100 : Math.min(Math.max(100, i.minPrice), i.maxPrice);
 }
 
 main().catch((err: unknown) => {

@@ -7,7 +7,8 @@
 //   repair  cuts a torn tail as opening the log for append would (keeping the bytes in a side
 //           file); refuses to touch a corrupt log (exit 2)
 //
-// PATH is a log directory or one segment file. Errors are one line on stderr, exit status 2.
+// PATH is a log directory or one segment file. Errors are one line on stderr (`error [CODE]: ...`),
+// exit status 2.
 import { parseArgs } from 'node:util';
 import { codecByName, type Codec } from '@gx3/codecs';
 import { WalError } from '../errors.js';
@@ -19,10 +20,17 @@ import path from 'node:path';
 
 const USAGE = 'usage: wal verify|dump|repair PATH [--codec json|binary] [--max-record BYTES]';
 
-function fail(message: string): never {
-  process.stderr.write(`error: ${message}\n`);
+/** One line `error [CODE]: message` (as the other gx3 command lines write), exit status 2. */
+function fail(message: string, code = 'BAD_ARGUMENT'): never {
+  process.stderr.write(`error [${code}]: ${message}\n`);
   process.exit(2);
 }
+
+// A reader that goes away (`wal dump LOG | head`) ends the dump quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  fail(err.message, 'IO');
+});
 
 function main(): void {
   let parsed;
@@ -39,7 +47,7 @@ function main(): void {
   const maxArg = parsed.values['max-record'];
   const maxRecordSize = maxArg === undefined ? 1 << 20 : Number(maxArg);
   if (!Number.isSafeInteger(maxRecordSize) || maxRecordSize < 1) fail(`--max-record must be a positive integer, got ${maxArg ?? ''}`);
-  if (!fs.existsSync(target)) fail(`no such file or directory: ${target}`);
+  if (!fs.existsSync(target)) fail(`no such file or directory: ${target}`, 'IO');
 
   switch (command) {
     case 'verify': {
@@ -65,7 +73,7 @@ function main(): void {
       // segments are refused; a corrupt log is dumped up to the corruption, then reported (exit 2).
       const check = verifyLog(target, { maxRecordSize });
       dump(target, maxRecordSize, codec);
-      if (check.status === 'corrupt') fail(`[CORRUPT] ${target}: ${check.detail ?? 'corrupt'} at log offset ${check.offset ?? '?'}${check.file === undefined ? '' : ` (${check.file})`}`);
+      if (check.status === 'corrupt') fail(`${target}: ${check.detail ?? 'corrupt'} at log offset ${check.offset ?? '?'}${check.file === undefined ? '' : ` (${check.file})`}`, 'CORRUPT');
       return;
     }
     case 'repair': {
@@ -124,7 +132,7 @@ function dump(target: string, maxRecordSize: number, codec: Codec | undefined): 
 try {
   main();
 } catch (err) {
-  if (err instanceof WalError) fail(`[${err.code}] ${err.message}`);
+  if (err instanceof WalError) fail(err.message, err.code);
   // Any other error (a directory named like a segment, a permission denied): one line, not a stack trace.
-  fail(`[IO] ${(err as Error).message}`);
+  fail((err as Error).message, 'IO');
 }
