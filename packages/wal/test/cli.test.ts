@@ -3,18 +3,18 @@
 // verify prints JSON {records, bytes, status, offset?} and exits 0 (ok), 1 (torn tail) or 2 (corrupt);
 // dump prints one line per record (offset, length, CRC in hex, payload in hex); repair cuts a torn
 // tail and refuses a corrupt log with exit status 2, leaving it untouched.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalWriter } from '../src/index.js';
 import {
   appendAt,
+  type CliRun,
   expectRecords,
   expectSameSnapshot,
   flipBit,
+  frameRecord,
   HEADER,
   lastSegment,
   layout,
@@ -24,30 +24,25 @@ import {
   payloadFor,
   readAll,
   removeTmpDirs,
+  runWal,
+  segmentFileName,
   segmentFiles,
   SMALL,
   snapshot,
   tmpDir,
   trimZeros,
+  WAL_CLI,
   writeAt,
 } from './helpers.js';
 
-const CLI = fileURLToPath(new URL('../dist/bin/wal.js', import.meta.url));
+const CLI = WAL_CLI;
 const built = fs.existsSync(CLI);
 if (!built) console.warn(`wal CLI tests skipped: ${CLI} does not exist (run \`pnpm build\` in packages/wal)`);
 
 afterEach(removeTmpDirs);
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function wal(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const wal = runWal;
+type Run = CliRun;
 
 function json(run: Run): Record<string, unknown> {
   const text = run.stdout.trim();
@@ -202,13 +197,8 @@ describe.skipIf(!built)('wal CLI', () => {
   });
 
   // What the tool must never do: modify a file that is not a log, or cut records whose CRCs are good.
-  function record(payload: Buffer): Buffer {
-    const h = Buffer.alloc(8);
-    h.writeUInt32LE(payload.length, 0);
-    h.writeUInt32LE(zlib.crc32(payload), 4);
-    return Buffer.concat([h, payload]);
-  }
-  const segName = (base: number): string => `${String(base).padStart(20, '0')}.wal`;
+  const record = frameRecord;
+  const segName = segmentFileName;
 
   it('repair and verify refuse a file that is not a segment (exit 2), and leave it as it was', () => {
     const file = path.join(tmpDir(), 'notes.txt');

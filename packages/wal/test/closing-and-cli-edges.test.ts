@@ -1,13 +1,10 @@
 // The log at its edges: appends while close() runs, a reopen with a maxRecordSize below the log's
 // records, and the CLI's dump and error reporting on things that are not logs.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WalError, WalWriter } from '../src/index.js';
-import { noSyncIO, readAll, removeTmpDirs, snapshot, expectSameSnapshot, tmpDir } from './helpers.js';
+import { expectSameSnapshot, frameRecord, noSyncIO, readAll, removeTmpDirs, runWal, segmentFileName, snapshot, tmpDir, WAL_CLI } from './helpers.js';
 
 afterEach(removeTmpDirs);
 
@@ -47,20 +44,10 @@ describe('WalWriter', () => {
   });
 });
 
-const CLI = fileURLToPath(new URL('../dist/bin/wal.js', import.meta.url));
-
-function wal(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function record(payload: Buffer): Buffer {
-  const h = Buffer.alloc(8);
-  h.writeUInt32LE(payload.length, 0);
-  h.writeUInt32LE(zlib.crc32(payload), 4);
-  return Buffer.concat([h, payload]);
-}
-const segName = (base: number): string => `${String(base).padStart(20, '0')}.wal`;
+const CLI = WAL_CLI;
+const wal = runWal;
+const record = frameRecord;
+const segName = segmentFileName;
 
 describe.skipIf(!fs.existsSync(CLI))('wal CLI', () => {
   it('dump refuses a file that is not named <20 digits>.wal (exit 2), as verify and repair do, and leaves its directory as it was', () => {

@@ -1,8 +1,11 @@
 // Shared helpers of the WAL tests: temporary directories, deterministic payloads, reading a whole
 // log back, byte-level surgery on segment files and a fault-injecting FileIO.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { expect } from 'vitest';
 import { nodeFileIO, WalError, WalReader, type FileIO, type ReaderOptions, type WalErrorCode, type WalWriter } from '../src/index.js';
 
@@ -333,3 +336,29 @@ export class FaultyIO {
     },
   };
 }
+
+/** The built `gx3-wal` command line (the CLI tests skip when it is missing). */
+export const WAL_CLI = fileURLToPath(new URL('../dist/bin/wal.js', import.meta.url));
+
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `gx3-wal` with `args`. */
+export function runWal(...args: string[]): CliRun {
+  const r = spawnSync(process.execPath, [WAL_CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** One record as the log frames it: length, CRC-32, payload. */
+export function frameRecord(payload: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h.writeUInt32LE(payload.length, 0);
+  h.writeUInt32LE(zlib.crc32(payload), 4);
+  return Buffer.concat([h, payload]);
+}
+
+/** The file name of the segment that starts at log offset `base`. */
+export const segmentFileName = (base: number): string => `${String(base).padStart(20, '0')}.wal`;
