@@ -59,6 +59,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       durability: config.durability,
       codec: config.codec,
       bus,
+      // A bug in something that follows the engine's durable events (the feed, the WebSocket
+      // broadcast) is logged; the engine and the other listeners go on.
+      onListenerError: (err, symbol) => {
+        logger.error({ err, symbol }, 'a listener of durable events failed');
+      },
       // The publishers retry by themselves; each failure is logged (and /health and /metrics show a failing one).
       publisher: {
         onError: (err) => {

@@ -33,6 +33,8 @@ export interface EngineOptions {
   readonly bookFactory?: (config: SymbolConfig) => OrderBook;
   /** Publish each symbol's events to this bus. */
   readonly bus?: Bus;
+  /** Called with the error of an actor's `onDurable` listener that throws (default: a process warning). */
+  readonly onListenerError?: (err: unknown, symbol: string) => void;
   /** Options of the publishers (window, timeouts, backoff). */
   readonly publisher?: Omit<PublisherOptions, 'dir' | 'bus' | 'outbox' | 'codec'>;
 }
@@ -95,6 +97,7 @@ export class Engine {
           ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
           ...(options.io === undefined ? {} : { io: options.io }),
           ...(options.bookFactory === undefined ? {} : { bookFactory: options.bookFactory }),
+          ...(options.onListenerError === undefined ? {} : { onListenerError: options.onListenerError }),
         });
         made.actors.push(actor);
         this.actors.set(config.symbol, actor);

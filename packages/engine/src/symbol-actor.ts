@@ -45,6 +45,8 @@ export interface ActorOptions {
   readonly io?: FileIO;
   /** Makes the book (default: an OrderBook over the symbol's band). */
   readonly bookFactory?: (config: SymbolConfig) => OrderBook;
+  /** Called with the error of an `onDurable` listener that throws (default: a process warning). */
+  readonly onListenerError?: (err: unknown, symbol: string) => void;
 }
 
 /** A typed refusal of `trySubmit` (a preallocated constant per code). */
@@ -109,6 +111,7 @@ export class SymbolActor {
   private readonly codec: Codec;
   private readonly sink: EngineSink;
   private readonly clock: () => number;
+  private readonly listenerError: (err: unknown) => void;
   private readonly batchMax: number;
   private readonly durability: Durability;
   private readonly mask: number;
@@ -159,6 +162,11 @@ export class SymbolActor {
     this.symbol = config.symbol;
     this.codec = options.codec;
     this.clock = options.clock;
+    const report = options.onListenerError;
+    this.listenerError = (err) => {
+      if (report) report(err, this.symbol);
+      else process.emitWarning(`an onDurable listener of ${this.symbol} threw: ${err instanceof Error ? err.message : String(err)}`, 'ListenerError');
+    };
     this.batchMax = options.batchMax;
     this.durability = options.durability;
     let cap = 1;
@@ -617,7 +625,15 @@ export class SymbolActor {
       }
       this.durableWaiters = still;
     }
-    for (const l of this.durableListeners) l(seq);
+    // Each listener apart: one that throws must not keep the others (a publisher, a feed) from
+    // hearing of it, nor fail the batch's promise chain (an unhandled rejection).
+    for (const l of this.durableListeners) {
+      try {
+        l(seq);
+      } catch (err) {
+        this.listenerError(err);
+      }
+    }
   }
 
   private wakeProcessed(): void {

@@ -171,3 +171,51 @@ describe('symbol limits', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('{"minPrice": "one"}');
   });
 });
+
+describe('durable listeners that throw', () => {
+  it('a throwing onDurable listener is reported (onListenerError) and keeps neither the other listeners nor the acknowledgements from going on', async () => {
+    const dataDir = tmpDir();
+    const reported: { err: unknown; symbol: string }[] = [];
+    const engine = await Engine.open({
+      dataDir,
+      symbols: [{ symbol: SYM }],
+      segmentSize: SEGMENT,
+      onListenerError: (err, symbol) => reported.push({ err, symbol }),
+    });
+    const actor = engine.actor(SYM) as SymbolActor;
+    actor.onDurable(() => {
+      throw new Error('a listener bug');
+    });
+    const heard: number[] = [];
+    actor.onDurable((seq) => heard.push(seq));
+    const first = await engine.submit(limit(SYM, 1, 'buy', 100, 1));
+    const second = await engine.submit(limit(SYM, 2, 'buy', 101, 1));
+    expect([first.seq, second.seq]).toEqual([1, 2]);
+    expect(heard.at(-1)).toBe(2);
+    expect(reported.length).toBeGreaterThanOrEqual(2);
+    expect(reported[0]).toMatchObject({ symbol: SYM });
+    expect((reported[0]?.err as Error).message).toBe('a listener bug');
+    expect(actor.halted).toBeUndefined();
+    await engine.close();
+  });
+
+  it('without onListenerError, a throwing listener is a process warning (ListenerError), not an unhandled rejection', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      const engine = await Engine.open({ dataDir: tmpDir(), symbols: [{ symbol: SYM }], segmentSize: SEGMENT });
+      (engine.actor(SYM) as SymbolActor).onDurable(() => {
+        throw new Error('another listener bug');
+      });
+      await engine.submit(limit(SYM, 1, 'buy', 100, 1));
+      await engine.close();
+      for (let i = 0; i < 100 && warnings.length === 0; i++) await sleep(5);
+      expect(warnings.some((w) => w.name === 'ListenerError' && w.message.includes('another listener bug'))).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
