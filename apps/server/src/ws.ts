@@ -388,6 +388,7 @@ function errorText(err: unknown): string {
 }
 
 function errorJson(err: unknown): Reply {
-  if (err instanceof ApiError) return { ok: false, ...err.toJSON() };
+  // HTTP sends a wait as `Retry-After`; a WebSocket answer carries it in the error (seconds).
+  if (err instanceof ApiError) return { ok: false, error: err.retryAfter === undefined ? err.toJSON().error : { ...err.toJSON().error, retryAfter: err.retryAfter } };
   return { ok: false, error: { code: 'INTERNAL', message: 'internal error' } };
 }

@@ -270,7 +270,7 @@ export interface WsMsg {
   events?: Event[];
   duplicate?: boolean;
   results?: WsMsg[];
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; retryAfter?: number };
   type?: string;
   channel?: string;
   subscribed?: boolean;

@@ -326,6 +326,21 @@ describe('bad frames', () => {
 });
 
 describe('rate limit over WebSocket', () => {
+  it('a RATE_LIMITED answer says how long to wait (error.retryAfter, whole seconds), as HTTP says it in Retry-After', async () => {
+    const limited = await start({ rateLimit: 1, rateBurst: 1 });
+    const c = await WsClient.connect(wsUrl(limited.url), { 'x-api-key': ALICE });
+    try {
+      expect(await c.call({ op: 'order', order: limit('buy', 500, 1) })).toMatchObject({ ok: true });
+      const refused = await c.call({ op: 'order', order: limit('buy', 501, 1) });
+      expect(refused).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED' } });
+      const wait = refused.error?.retryAfter;
+      expect(Number.isSafeInteger(wait) && (wait as number) >= 1).toBe(true);
+    } finally {
+      await c.close();
+      await limited.close();
+    }
+  });
+
   it('counts each order of an array; beyond the burst: RATE_LIMITED, nothing placed', async () => {
     const limited = await start({ rateLimit: 1, rateBurst: 3 });
     const c = await WsClient.connect(wsUrl(limited.url), { 'x-api-key': ALICE });
