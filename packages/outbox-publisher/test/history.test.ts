@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CURSOR_FILE, EventOutbox, HISTORY_FILE, HISTORY_HEADER, MemoryBus, NatsJetStreamBus, readHistory, type BusMessage, type PublishAck } from '../src/index.js';
-import { EventWriter, expectOutboxError, openOutbox, publisher, publishUntilAcknowledged, removeTmpDirs, runCleanups, sleep, thrownBy, tmpDir, trade, uniqueTag, until } from './helpers.js';
-import { deleteStreams, manager, NATS_URL, natsProblem, readStream, unavailable } from './nats-helpers.js';
+import { EventWriter, expectOutboxError, openOutbox, publisher, publishUntilAcknowledged, removeTmpDirs, runCleanups, sleep, thrownBy, tmpDir, trade, until } from './helpers.js';
+import { deleteStreams, manager, NATS_URL, natsProblem, readStream, testStreamOptions, unavailable } from './nats-helpers.js';
 import { codecByName } from '@gx3/codecs';
 import { jetstream } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
@@ -83,12 +83,9 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
     await nc.close();
   });
 
-  /** Publishes the outbox in `dir` to `bus` until it is acknowledged or `ms` passed; returns the errors. */
-
   for (const afterWindow of [false, true]) {
     it(`refuses a fresh outbox's events into a stream that holds another history's (${afterWindow ? 'after' : 'inside'} the duplicate window): HISTORY_MISMATCH, nothing dropped as a duplicate`, async () => {
-      const prefix = `HM${uniqueTag()}`;
-      const opts = { streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory' as const, ackTimeoutMs: 1000, duplicateWindowMs: afterWindow ? 300 : 60_000 };
+      const opts = testStreamOptions('HM', afterWindow ? 300 : 60_000);
       const bus = await NatsJetStreamBus.connect(opts);
       streams.push(bus.stream('S'));
       try {
@@ -142,8 +139,7 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
 
   for (const afterWindow of [false, true]) {
   it(`another history's event stored after this bus's check is HISTORY_MISMATCH, not a duplicate (${afterWindow ? "after the duplicate window: the order refusal's settling" : "inside the duplicate window: JetStream's duplicate"})`, async () => {
-    const prefix = `HR${uniqueTag()}`;
-    const bus = await NatsJetStreamBus.connect({ streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory', ackTimeoutMs: 1000, duplicateWindowMs: afterWindow ? 300 : 60_000 });
+    const bus = await NatsJetStreamBus.connect(testStreamOptions('HR', afterWindow ? 300 : 60_000));
     streams.push(bus.stream('S'));
     const codec = codecByName('binary');
     const mine = 'a'.repeat(32);
@@ -183,8 +179,8 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
   }
 
   it('accepts a history into a stream whose last event carries no history id (published before history ids)', async () => {
-    const prefix = `HL${uniqueTag()}`;
-    const bus = await NatsJetStreamBus.connect({ streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory', ackTimeoutMs: 1000 });
+    const opts = testStreamOptions('HL');
+    const bus = await NatsJetStreamBus.connect(opts);
     streams.push(bus.stream('S'));
     const codec = codecByName('binary');
     const send = (eventSeq: number, history: string | undefined): Promise<PublishAck> => {
@@ -197,7 +193,7 @@ describe.skipIf(nats.skip)('NATS JetStream bus and outbox histories', () => {
     try {
       expect(await send(1, undefined)).toEqual({ duplicate: false });
       expect(await send(2, undefined)).toEqual({ duplicate: false });
-      const bus2 = await NatsJetStreamBus.connect({ streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory', ackTimeoutMs: 1000 });
+      const bus2 = await NatsJetStreamBus.connect(opts);
       try {
         const e3 = trade('S', 3, 3);
         const buf = new Uint8Array(codec.maxLength);

@@ -7,7 +7,8 @@ import net from 'node:net';
 import { codecByName, type Event } from '@gx3/codecs';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { sleep } from './helpers.js';
+import type { NatsBusOptions } from '../src/index.js';
+import { sleep, uniqueTag } from './helpers.js';
 
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
@@ -193,4 +194,13 @@ export class NatsServer {
     await this.exited;
     this.proc = undefined;
   }
+}
+
+/**
+ * The options of a NatsJetStreamBus on streams of their own (`<tag><unique>_<SYMBOL>`, in memory),
+ * with a 1 s acknowledgement timeout and, if given, that duplicate window.
+ */
+export function testStreamOptions(tag: string, duplicateWindowMs?: number): NatsBusOptions {
+  const prefix = `${tag}${uniqueTag()}`;
+  return { streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory', ackTimeoutMs: 1000, ...(duplicateWindowMs === undefined ? {} : { duplicateWindowMs }) };
 }

@@ -2,8 +2,8 @@
 // with many messages in flight, purged streams and deleted streams.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus, NatsJetStreamBus, OutboxError, type Bus, type BusMessage } from '../src/index.js';
-import { EventWriter, expectHeld, openOutbox, publisher, publishUntilAcknowledged, removeTmpDirs, runCleanups, sleep, tmpDir, uniqueTag, until } from './helpers.js';
-import { deleteStreams, manager, NATS_URL, natsProblem, readStream, unavailable } from './nats-helpers.js';
+import { EventWriter, expectHeld, openOutbox, publisher, publishUntilAcknowledged, removeTmpDirs, runCleanups, sleep, tmpDir, until } from './helpers.js';
+import { deleteStreams, manager, NATS_URL, natsProblem, readStream, testStreamOptions, unavailable } from './nats-helpers.js';
 
 const nats = unavailable(`NATS JetStream at ${NATS_URL}`, await natsProblem(NATS_URL), 'set NATS_URL');
 
@@ -81,8 +81,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
 
   for (const afterWindow of [false, true]) {
     it(`stores none of a fresh outbox's events after another history's, with many in flight (${afterWindow ? 'after' : 'inside'} the duplicate window)`, async () => {
-      const prefix = `RV${uniqueTag()}`;
-      const opts = { streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory' as const, ackTimeoutMs: 1000, duplicateWindowMs: afterWindow ? 300 : 60_000 };
+      const opts = testStreamOptions('RV', afterWindow ? 300 : 60_000);
       const bus = await NatsJetStreamBus.connect(opts);
       streams.push(bus.stream('S'));
       try {
@@ -120,8 +119,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
   }
 
   it('does not take a fresh outbox\'s events for duplicates of a purged stream\'s (inside the duplicate window)', async () => {
-    const prefix = `RP${uniqueTag()}`;
-    const opts = { streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory' as const, ackTimeoutMs: 1000, duplicateWindowMs: 60_000 };
+    const opts = testStreamOptions('RP', 60_000);
     const bus = await NatsJetStreamBus.connect(opts);
     streams.push(bus.stream('S'));
     try {
@@ -158,8 +156,7 @@ describe.skipIf(nats.skip)('review: NATS JetStream bus and outbox histories', ()
 
 
   it('publishes again once the mismatching stream is deleted as the HISTORY_MISMATCH error says (the stream is made again)', async () => {
-    const prefix = `RD${uniqueTag()}`;
-    const opts = { streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory' as const, ackTimeoutMs: 1000, duplicateWindowMs: 60_000 };
+    const opts = testStreamOptions('RD', 60_000);
     const bus = await NatsJetStreamBus.connect(opts);
     streams.push(bus.stream('S'));
     const dirA = tmpDir();
