@@ -8,7 +8,7 @@
 import { BinaryCodec, DecodedMessage, type AcceptedEvent, type Codec, type Event, type RejectedEvent, type TradeEvent } from '@gx3/codecs';
 import type { SymbolActor } from '@gx3/engine';
 import { Side as BookSide, TimeInForce as BookTif } from '@gx3/orderbook';
-import { listSegments, nodeFileIO, WalReader, WalRecord } from '@gx3/wal';
+import { listSegments, nodeFileIO, WalReader, WalRecord, type FileIO } from '@gx3/wal';
 import { MarketState, type L2Changes, type MarketStateOptions, type OrderState } from './market-state.js';
 
 export interface FeedUpdate {
@@ -48,6 +48,7 @@ export class EventFeed {
   private readonly listeners = new Set<FeedListener>();
   private readonly unsubscribe: () => void;
   private failure: Error | undefined;
+  private readonly onFailure: ((err: Error) => void) | undefined;
   private readonly binary: BinaryCodec | undefined;
   private readonly scratch = new DecodedMessage();
   /** While the history is read: the orders with client order ids, the last `clientOrderWindow` of them. */
@@ -58,16 +59,25 @@ export class EventFeed {
     private readonly actor: SymbolActor,
     evDir: string,
     private readonly codec: Codec,
-    options: MarketStateOptions & { historyBytes: number; clientOrderWindow?: number },
+    options: MarketStateOptions & {
+      historyBytes: number;
+      clientOrderWindow?: number;
+      /** The file layer the outbox is read through (the engine's, so that tests can inject faults). */
+      io?: FileIO;
+      /** Called once if reading the outbox fails while running: the feed stops there. */
+      onFailure?: (err: Error) => void;
+    },
   ) {
+    this.onFailure = options.onFailure;
+    const io = options.io ?? nodeFileIO;
     this.clientOrderWindow = options.clientOrderWindow ?? 0;
     this.state = new MarketState(actor.symbol, options);
     this.binary = codec instanceof BinaryCodec ? codec : undefined;
     const end = actor.durableEventOffset;
     let from = 0;
-    for (const s of listSegments(nodeFileIO, evDir)) if (s.base <= Math.max(0, end - options.historyBytes)) from = s.base;
+    for (const s of listSegments(io, evDir)) if (s.base <= Math.max(0, end - options.historyBytes)) from = s.base;
     // Up to the events of the last durable command: the outbox alone may be durable ahead of it.
-    this.reader = new WalReader(evDir, { from, end: () => this.actor.durableEventOffset });
+    this.reader = new WalReader(evDir, { from, end: () => this.actor.durableEventOffset, io });
     // History first: the book's effects of these events are in the recovered book already.
     this.read(undefined);
     const live = new Set<number>();
@@ -94,7 +104,10 @@ export class EventFeed {
     return () => this.listeners.delete(listener);
   }
 
-  /** The error that stopped the feed (a corrupt outbox), if any. */
+  /**
+   * The error that stopped the feed (a corrupt outbox, a read that failed), if any. The market
+   * state stays as it was before it: the gateway then takes only cancels for the symbol.
+   */
   get error(): Error | undefined {
     return this.failure;
   }
@@ -110,6 +123,7 @@ export class EventFeed {
       applied = this.read({ trades, touched });
     } catch (err) {
       this.failure = err as Error;
+      this.onFailure?.(this.failure);
       return;
     }
     if (applied === 0) return;

@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { Command, Event } from '@gx3/codecs';
 import { EngineError, type Engine, type SymbolActor } from '@gx3/engine';
+import type { FileIO } from '@gx3/wal';
 import type { InstrumentConfig, ServerConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { EventFeed } from './event-feed.js';
@@ -45,6 +46,13 @@ export interface GatewayObserver {
 }
 
 const HISTORY_BYTES = 64 * 1024 * 1024;
+
+export interface GatewayOptions {
+  /** The file layer the feeds read the outboxes through (the engine's; tests inject faults). */
+  readonly io?: FileIO;
+  /** Called once when a symbol's feed stops (its outbox could not be read). */
+  readonly onFeedFailure?: (symbol: string, err: Error) => void;
+}
 
 /**
  * What an order with a client order id asked for, to tell a resubmission from a different order
@@ -88,6 +96,7 @@ export class Gateway {
     private readonly config: ServerConfig,
     private readonly userName: (id: number) => string,
     private readonly observer?: GatewayObserver,
+    options: GatewayOptions = {},
   ) {
     this.instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
     for (const inst of config.instruments) {
@@ -99,6 +108,8 @@ export class Gateway {
           orderHistory: config.orderHistory,
           historyBytes: HISTORY_BYTES,
           clientOrderWindow: config.clientOrderIdWindow,
+          ...(options.io === undefined ? {} : { io: options.io }),
+          onFailure: (err) => options.onFeedFailure?.(inst.symbol, err),
         }),
       );
       this.nextOrderId.set(inst.symbol, actor.lastOrderId + 1);
@@ -277,6 +288,16 @@ export class Gateway {
       actor = this.actorOf(cmd.symbol);
     } catch (err) {
       return rejected(err);
+    }
+    // Without its feed, the gateway's view of the symbol (orders, book, trades) no longer follows
+    // the engine: what it would answer and what amendments resolve against could be wrong, and
+    // market data has stopped. Only cancels, which need no view beyond ownership, are taken.
+    const feedError = this.feeds.get(cmd.symbol)?.error;
+    if (feedError !== undefined && cmd.type !== 'cancel') {
+      this.observer?.command(cmd.type, 'refused', 0);
+      return Promise.reject(
+        new ApiError('HALTED', `${cmd.symbol} takes only cancels until the server is restarted: its market data stopped (reading the outbox failed: ${feedError.message})`, 30),
+      );
     }
     const promise = actor.submit(cmd);
     // submit() takes the command synchronously (or refuses it): an accepted order id is used.

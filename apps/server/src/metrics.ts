@@ -98,6 +98,9 @@ export class Metrics implements GatewayObserver {
   readonly wsMessages: Counter<'direction'>;
   readonly rateLimited: Counter;
 
+  /** Symbols whose feed stopped (set by the server; exported as gx3_feed_failed). */
+  readonly failedFeeds = new Set<string>();
+
   constructor(engine: Engine) {
     collectDefaultMetrics({ register: this.registry, prefix: 'gx3_process_' });
     const httpCounts = this.httpCounts;
@@ -162,6 +165,7 @@ export class Metrics implements GatewayObserver {
     perSymbol('gx3_engine_durable_seq', 'Last command durable and acknowledged', (s) => engine.actor(s)?.durableSeq ?? 0);
     perSymbol('gx3_engine_mailbox_depth', 'Commands waiting in the mailbox', (s) => engine.actor(s)?.queued ?? 0);
     perSymbol('gx3_engine_halted', '1 if the symbol halted after an I/O error', (s) => (engine.actor(s)?.halted ? 1 : 0));
+    perSymbol('gx3_feed_failed', "1 if the symbol's market data stopped (its outbox could not be read): only cancels are taken", (s) => (this.failedFeeds.has(s) ? 1 : 0));
     perSymbol('gx3_book_orders', 'Resting orders', (s) => engine.actor(s)?.book.orderCount ?? 0);
     perSymbol('gx3_publisher_last_event_seq', 'Last event the bus acknowledged (in order)', (s) => engine.publisher(s)?.stats().lastEventSeq ?? 0);
     perSymbol('gx3_publisher_lag_bytes', 'Outbox bytes the bus has not acknowledged', (s) => engine.publisher(s)?.stats().lagBytes ?? 0);

@@ -90,7 +90,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     }
   }
   const metrics = new Metrics(engine);
-  const gateway = new Gateway(engine, config, (id) => keys.userById(id)?.name ?? `user-${id}`, metrics);
+  const gateway = new Gateway(engine, config, (id) => keys.userById(id)?.name ?? `user-${id}`, metrics, {
+    ...(options.engine?.io === undefined ? {} : { io: options.engine.io }),
+    onFeedFailure: (symbol, err) => {
+      metrics.failedFeeds.add(symbol);
+      logger.error({ err, symbol }, 'the market data of the symbol stopped (its outbox could not be read): only cancels are taken until a restart');
+    },
+  });
   const limiter = new RateLimiter(config.rateLimit, config.rateBurst);
   let ready = false;
   const app = buildHttp({ gateway, keys, limiter, metrics, logger, bodyLimit: config.bodyLimit, ready: () => ready });
