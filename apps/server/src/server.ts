@@ -34,6 +34,8 @@ export interface StartOptions {
   readonly logger?: Logger;
   /** Engine settings beyond the configuration (log segment size, mailbox, the file layer for fault injection). */
   readonly engine?: Pick<EngineOptions, 'segmentSize' | 'mailboxSize' | 'batchMax' | 'io' | 'syncIntervalMs'>;
+  /** Unsent bytes past which a WebSocket connection is dropped (default 64 MiB). */
+  readonly wsMaxBufferedBytes?: number;
 }
 
 /** How long a shutdown waits for connections whose requests are not answered yet before cutting them. */
@@ -100,7 +102,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const limiter = new RateLimiter(config.rateLimit, config.rateBurst);
   let ready = false;
   const app = buildHttp({ gateway, keys, limiter, metrics, logger, bodyLimit: config.bodyLimit, ready: () => ready });
-  const ws = new WsApi({ gateway, keys, limiter, metrics, logger, maxPayload: config.bodyLimit });
+  const ws = new WsApi({
+    gateway,
+    keys,
+    limiter,
+    metrics,
+    logger,
+    maxPayload: config.bodyLimit,
+    ...(options.wsMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.wsMaxBufferedBytes }),
+  });
   app.server.on('upgrade', (req, socket, head) => {
     ws.handleUpgrade(req, socket, head);
   });

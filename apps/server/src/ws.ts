@@ -24,10 +24,16 @@ export interface WsDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly maxPayload: number;
+  /**
+   * A connection whose unsent answers exceed this many bytes is dropped (default 64 MiB): a client
+   * that sends and never reads would otherwise hold its answers in the server's memory without end.
+   */
+  readonly maxBufferedBytes?: number;
 }
 
 /** A client whose unsent data exceeds this loses its market data subscriptions (it must resubscribe). */
 const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
+const MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 const MAX_ORDERS_PER_FRAME = 1000;
 const MAX_BOOK_DEPTH = 10_000;
 
@@ -52,8 +58,10 @@ export class WsApi {
   /** Messages received and sent (added to the metrics when they are scraped). */
   private inCount = 0;
   private outCount = 0;
+  private readonly maxBuffered: number;
 
   constructor(private readonly deps: WsDeps) {
+    this.maxBuffered = deps.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
     this.bookViews = new BookViews((symbol, depth) => deps.gateway.book(symbol, depth));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload });
     deps.metrics.onCollect(() => {
@@ -78,11 +86,11 @@ export class WsApi {
       url = new URL(req.url ?? '/', 'http://localhost');
     } catch {
       // A target that is not a URL path (`//`, `http://[`): no route (a throw here would crash the server).
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuse(socket, 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     if (url.pathname !== '/v1/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      refuse(socket, 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
     const key = (req.headers['x-api-key'] as string | undefined) ?? url.searchParams.get('apiKey') ?? undefined;
@@ -93,7 +101,7 @@ export class WsApi {
       } catch (err) {
         const e = err as ApiError;
         const body = JSON.stringify(e.toJSON());
-        socket.end(`HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        refuse(socket, `HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         return;
       }
     }
@@ -353,7 +361,23 @@ export class WsApi {
       }
     }
     client.ws.send(text);
+    if (client.ws.bufferedAmount > this.maxBuffered) {
+      this.deps.logger.warn({ user: client.user?.name, bufferedBytes: client.ws.bufferedAmount }, 'websocket client dropped: it does not read its answers');
+      client.ws.terminate();
+    }
   }
+}
+
+/**
+ * Answers an upgrade that is refused and ends the connection. The HTTP server no longer watches a
+ * socket it handed to its `upgrade` listeners: without a listener here, a client that resets the
+ * connection before the answer is written would make an `error` event no one handles (a crash).
+ */
+function refuse(socket: Duplex, answer: string): void {
+  socket.on('error', () => {
+    socket.destroy();
+  });
+  socket.end(answer);
 }
 
 function textOf(data: RawData): string {
