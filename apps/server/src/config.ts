@@ -45,6 +45,8 @@ export interface ServerConfig {
   readonly recentTrades: number;
   /** Terminal orders (filled, canceled, rejected) kept for queries. */
   readonly orderHistory: number;
+  /** Time a client has to send a whole HTTP request (headers and body), in milliseconds. */
+  readonly requestTimeoutMs: number;
 }
 
 export const DEMO_INSTRUMENTS: readonly InstrumentConfig[] = [
@@ -68,6 +70,7 @@ export const DEFAULTS: ServerConfig = {
   clientOrderIdWindow: 100_000,
   recentTrades: 1000,
   orderHistory: 100_000,
+  requestTimeoutMs: 30_000,
 };
 
 /** Setting name → environment variable and flag. */
@@ -87,6 +90,7 @@ const SETTINGS = {
   clientOrderIdWindow: { env: 'GX3_CLIENT_ORDER_ID_WINDOW', flag: 'client-order-id-window' },
   recentTrades: { env: 'GX3_RECENT_TRADES', flag: 'recent-trades' },
   orderHistory: { env: 'GX3_ORDER_HISTORY', flag: 'order-history' },
+  requestTimeoutMs: { env: 'GX3_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms' },
 } as const satisfies Record<keyof ServerConfig, { env: string; flag: string }>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -95,7 +99,7 @@ export const USAGE = `usage: gx3-server [--config FILE] [--host H] [--port N] [-
   [--durability none|batch|interval] [--codec binary|json] [--bus memory|nats://HOST:PORT]
   [--instruments SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...] [--api-keys USER:KEY,...]
   [--rate-limit N] [--rate-burst N] [--log-level LEVEL] [--body-limit BYTES]
-  [--client-order-id-window N] [--recent-trades N] [--order-history N]
+  [--client-order-id-window N] [--recent-trades N] [--order-history N] [--request-timeout-ms N]
 Every setting also has an environment variable (GX3_PORT, GX3_DATA_DIR, GX3_BUS, GX3_API_KEYS, ...;
 see the README) and a key in the JSON config file (GX3_CONFIG or --config). Flags override the
 environment, which overrides the file.`;
@@ -175,6 +179,7 @@ export function resolveConfig(raw: Partial<Record<SettingName, unknown>>): Serve
     clientOrderIdWindow: pick('clientOrderIdWindow', (v, w) => int(v, w, 1, 1e8)),
     recentTrades: pick('recentTrades', (v, w) => int(v, w, 1, 1e7)),
     orderHistory: pick('orderHistory', (v, w) => int(v, w, 1, 1e8)),
+    requestTimeoutMs: pick('requestTimeoutMs', (v, w) => int(v, w, 100, 3_600_000)),
   };
   return config;
 }

@@ -2,7 +2,8 @@
 // health and metrics. Bodies are JSON only, checked by JSON schema (no type coercion, no extra
 // fields) and then by the shared request checks; every error is `{ error: { code, message } }`.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import type { KeyStore, RateLimiter, User } from './auth.js';
@@ -20,6 +21,8 @@ export interface HttpDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly bodyLimit: number;
+  /** Time a client has to send a whole request (headers and body), in milliseconds (default 30 s). */
+  readonly requestTimeoutMs?: number;
   /** Readiness: false while starting or shutting down. */
   readonly ready: () => boolean;
 }
@@ -79,10 +82,21 @@ function handle<T>(fn: (req: FastifyRequest, reply: FastifyReply) => T | Promise
 
 export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger> {
   const { gateway, keys, limiter, metrics } = deps;
+  const requestTimeout = deps.requestTimeoutMs ?? 30_000;
   const app = Fastify({
     loggerInstance: deps.logger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit,
+    // A client that sends its request slowly (or never finishes it) holds a connection and its
+    // buffers: past the timeout it gets 408 and the connection is closed. It must reach Node's
+    // server through its constructor: fastify's own requestTimeout sets it after, and on Node 20 a
+    // timeout set after construction covers the headers only, not a body that never arrives. Node
+    // checks the pending requests at the interval (by default every 30 s, too coarse for a short timeout).
+    requestTimeout,
+    http: { requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))) },
+    // What Node's HTTP parser refuses (malformed requests, headers too large, a request too slow)
+    // is answered in the API's error format too.
+    clientErrorHandler: clientError,
     // Shutting down is answered below, in the API's own error format.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
@@ -240,6 +254,26 @@ function publisherHealth(p: Publisher | undefined): { publisher?: Record<string,
       ...(e === undefined ? {} : { lastError: { code: (e as { code?: unknown }).code ?? 'ERROR', message: e.message } }),
     },
   };
+}
+
+/** Answers what Node's HTTP server refused before any route saw it, then closes the connection. */
+function clientError(err: Error & { code?: string }, socket: Duplex): void {
+  // A connection reset: nothing to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const api =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError('REQUEST_TIMEOUT', 'the request was not received whole in time (requestTimeoutMs)')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError('HEADERS_TOO_LARGE', 'the request headers are too large')
+        : new ApiError('BAD_REQUEST', `malformed HTTP request${err.code === undefined ? '' : ` (${err.code})`}`);
+  const body = JSON.stringify(api.toJSON());
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${api.status} ${STATUS_CODES[api.status] ?? ''}\r\nConnection: close\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => {
+    socket.destroy();
+  });
 }
 
 function sendError(reply: FastifyReply, err: ApiError): void {

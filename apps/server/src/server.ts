@@ -101,7 +101,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   });
   const limiter = new RateLimiter(config.rateLimit, config.rateBurst);
   let ready = false;
-  const app = buildHttp({ gateway, keys, limiter, metrics, logger, bodyLimit: config.bodyLimit, ready: () => ready });
+  const app = buildHttp({ gateway, keys, limiter, metrics, logger, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, ready: () => ready });
   const ws = new WsApi({
     gateway,
     keys,
