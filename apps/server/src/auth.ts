@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { replaceFileSync } from '@gx3/wal';
 import { parseApiKeys, type ApiKeyConfig } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
 
@@ -78,9 +79,9 @@ export function demoKeys(dataDir: string): { keys: ApiKeyConfig[]; file: string;
   }
   const keys = DEMO_USERS.map((user) => ({ user, key: `demo-${user}-${crypto.randomBytes(12).toString('hex')}` }));
   fs.mkdirSync(dataDir, { recursive: true });
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
-  fs.renameSync(tmp, file);
+  // Synced before it is renamed into place: after a power cut the keys printed at this start are
+  // there, not an empty file that stops the next start.
+  replaceFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
   return { keys, file, created: true };
 }
 

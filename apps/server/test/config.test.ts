@@ -129,6 +129,19 @@ describe('start-up', () => {
     }
   });
 
+  it('the demo key file is readable by its owner only, though a crashed start left a readable temporary', async () => {
+    const dataDir = tmpDir();
+    fs.writeFileSync(path.join(dataDir, 'demo-api-keys.json.tmp'), '[', { mode: 0o644 });
+    const server = await start({ apiKeys: undefined }, dataDir);
+    try {
+      const file = path.join(dataDir, 'demo-api-keys.json');
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual(server.apiKeys);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a corrupt demo key file stops the start with a ConfigError saying what to do', async () => {
     const dataDir = tmpDir();
     fs.writeFileSync(path.join(dataDir, 'demo-api-keys.json'), '{"not": "a list"}');

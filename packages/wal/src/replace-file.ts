@@ -6,11 +6,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Writes `data` to `file` atomically and durably (blocking); throws the file system's error. */
-export function replaceFileSync(file: string, data: Uint8Array | string): void {
+/**
+ * Writes `data` to `file` atomically and durably (blocking); throws the file system's error. With
+ * `mode`, the file gets those permissions (a secret's 0o600), whatever a leftover temporary had.
+ */
+export function replaceFileSync(file: string, data: Uint8Array | string, options: { mode?: number } = {}): void {
   const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
+  const fd = fs.openSync(tmp, 'w', options.mode ?? 0o666);
   try {
+    if (options.mode !== undefined) fs.fchmodSync(fd, options.mode);
     fs.writeFileSync(fd, data);
     fs.fsyncSync(fd);
   } finally {
