@@ -29,7 +29,7 @@ describe('replaceFileSync', () => {
     const dir = tmpDir();
     const file = path.join(dir, 'state');
     replaceFileSync(file, 'old\n');
-    expect(() => replaceFileSync(path.join(dir, 'missing', 'state'), 'new\n')).toThrow(/ENOENT/);
+    expect(() => { replaceFileSync(path.join(dir, 'missing', 'state'), 'new\n'); }).toThrow(/ENOENT/);
     expect(fs.readFileSync(file, 'utf8')).toBe('old\n');
   });
 });
