@@ -71,21 +71,31 @@ export class MemoryBus implements Bus {
         throw new OutboxError('OUT_OF_ORDER', `message ${msg.id} follows ${msg.previousId ?? 'nothing'}, but the last message of ${msg.symbol} is ${messageId(msg.symbol, last)}`);
       }
     }
+    // What can fail (copying a released message, decoding its event) comes before the message is
+    // taken as held: a failed publish leaves the bus as it was, so that its retry is stored, not
+    // answered as a duplicate of a message the bus never kept.
+    const copy =
+      this.options.retain !== true
+        ? undefined
+        : msg instanceof EventMessage
+          ? msg.detach()
+          : { symbol: msg.symbol, eventSeq: msg.eventSeq, id: msg.id, previousId: msg.previousId, payload: new Uint8Array(msg.payload), event: msg.event };
+    const own = this.subs.get(msg.symbol);
+    const all = this.subs.get('*');
+    const event = (own !== undefined && own.size > 0) || (all !== undefined && all.size > 0) ? msg.event : undefined;
     this.last.set(msg.symbol, msg.eventSeq);
-    if (this.options.retain === true) {
+    if (copy !== undefined) {
       let list = this.stored.get(msg.symbol);
       if (!list) {
         list = [];
         this.stored.set(msg.symbol, list);
       }
-      list.push(
-        msg instanceof EventMessage
-          ? msg.detach()
-          : { symbol: msg.symbol, eventSeq: msg.eventSeq, id: msg.id, previousId: msg.previousId, payload: new Uint8Array(msg.payload), event: msg.event },
-      );
+      list.push(copy);
     }
-    this.deliver(this.subs.get(msg.symbol), msg);
-    this.deliver(this.subs.get('*'), msg);
+    if (event !== undefined) {
+      this.deliver(own, event, msg);
+      this.deliver(all, event, msg);
+    }
     return STORED;
   }
 
@@ -94,11 +104,11 @@ export class MemoryBus implements Bus {
     return Promise.resolve();
   }
 
-  private deliver(set: Set<Subscriber> | undefined, msg: BusMessage): void {
+  private deliver(set: Set<Subscriber> | undefined, event: Event, msg: BusMessage): void {
     if (!set) return;
     for (const fn of set) {
       try {
-        fn(msg.event, msg);
+        fn(event, msg);
       } catch (err) {
         this.options.onSubscriberError?.(err, msg);
       }

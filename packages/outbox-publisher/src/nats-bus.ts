@@ -80,6 +80,13 @@ export class NatsJetStreamBus implements Bus {
   private readonly streams = new Map<string, Promise<void>>();
   /** Symbols whose stream is known to exist and to hold no other history: symbol → the history checked ('' for none). */
   private readonly ready = new Map<string, string>();
+  /**
+   * Symbols whose subject's last message is the next message's previous event although JetStream
+   * refused it by the last message id (after a server restart, JetStream knows the last message
+   * ids only of the messages in its duplicate window): symbol → the previous event's id and its
+   * stream sequence. That message is then checked by the subject's sequence instead, once.
+   */
+  private readonly resync = new Map<string, { previousId: string; seq: number }>();
   private readonly inbox: string;
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
@@ -207,7 +214,11 @@ export class NatsJetStreamBus implements Bus {
     // The order check: after the previous event, or, for a symbol's first event, into a subject that
     // holds nothing yet (without it, a first event published again after the duplicate window would
     // be stored twice, and every later one would then pass the check).
-    if (msg.previousId !== undefined) h.set('Nats-Expected-Last-Msg-Id', msg.previousId);
+    const resync = this.resync.get(msg.symbol);
+    if (resync !== undefined && resync.previousId === msg.previousId) {
+      this.resync.delete(msg.symbol);
+      h.set('Nats-Expected-Last-Subject-Sequence', String(resync.seq));
+    } else if (msg.previousId !== undefined) h.set('Nats-Expected-Last-Msg-Id', msg.previousId);
     else h.set('Nats-Expected-Last-Subject-Sequence', '0');
     const payload = new Uint8Array(msg.payload);
     this.pending.set(token, {
@@ -364,9 +375,18 @@ export class NatsJetStreamBus implements Bus {
           p.done(mismatch);
           return;
         }
-        const stored = eventSeqOf(last?.header.get('Nats-Msg-Id'));
-        if (stored >= p.eventSeq) p.done(null, DUPLICATE);
-        else p.done(new OutboxError('OUT_OF_ORDER', refused));
+        const storedId = last?.header.get('Nats-Msg-Id');
+        const stored = eventSeqOf(storedId);
+        if (stored >= p.eventSeq) {
+          p.done(null, DUPLICATE);
+          return;
+        }
+        if (last !== null && stored === p.eventSeq - 1 && storedId !== undefined) {
+          // In order after all: JetStream no longer knew the last message's id (a server restart
+          // after the duplicate window). The retry is checked by the subject's sequence instead.
+          this.resync.set(p.symbol, { previousId: storedId, seq: last.seq });
+        }
+        p.done(new OutboxError('OUT_OF_ORDER', refused));
       },
       (err: unknown) => {
         p.done(new OutboxError('BUS_ERROR', `${refused}; looking up the subject's last message failed: ${(err as Error).message}`, { cause: err }));

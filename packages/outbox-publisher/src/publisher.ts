@@ -175,14 +175,22 @@ export class Publisher {
 
   /** Reads the cursor (CURSOR_CORRUPT if it cannot be trusted) and starts publishing. */
   start(): void {
-    if (this.running) return;
+    // Checked first: a stop() under way still counts as running while it waits for acknowledgements.
     if (this.stopped !== undefined) {
       // stop() is still under way: start again once it is done (a stop() before then cancels this).
       this.restartPending = true;
       return;
     }
-    this.committed = readCursor(this.cursorDir);
+    if (this.running) return;
+    const cursor = readCursor(this.cursorDir);
     this.history = readHistory(this.dir);
+    this.committed = this.cursorFor(cursor);
+    if (this.outbox !== undefined && this.committed.offset > this.outbox.durableOffset) {
+      throw new OutboxError(
+        'CURSOR_AHEAD',
+        `the cursor in ${this.cursorDir} (offset ${this.committed.offset}) is past the end of the outbox in ${this.dir} (${this.outbox.durableOffset}): the outbox lost events that were published, or it is not the outbox the cursor was written for. Recovery: delete the cursor to publish the outbox from its start, or write a known-good offset with writeCursor()`,
+      );
+    }
     this.ackedOffset = this.committed.offset;
     this.ackedEventSeq = this.committed.lastEventSeq;
     this.running = true;
@@ -239,6 +247,16 @@ export class Publisher {
     await this.commit();
     this.reader?.close();
     this.reader = undefined;
+  }
+
+  /**
+   * The cursor to resume from: the one read, unless it was written for another history of the
+   * outbox (a wiped and remade outbox whose cursor was kept elsewhere), whose offsets mean nothing
+   * here: then the start of the outbox.
+   */
+  private cursorFor(cursor: CursorState): CursorState {
+    if (cursor.history === undefined || this.history === undefined || cursor.history === this.history) return cursor;
+    return { offset: 0, lastEventSeq: 0, commits: cursor.commits, history: this.history };
   }
 
   stats(): PublisherStats {
@@ -303,6 +321,15 @@ export class Publisher {
       } catch (err) {
         this.fail(err as Error);
         return;
+      }
+      if (this.history !== undefined && this.inFlight === 0 && this.head === this.pending.length) {
+        const cursor = this.cursorFor(this.committed);
+        if (cursor !== this.committed) {
+          this.committed = cursor;
+          this.openReader();
+          this.pump();
+          return;
+        }
       }
     }
     while (this.inFlight < this.window) {
@@ -395,10 +422,12 @@ export class Publisher {
     if (this.binary) {
       const d = this.binary.decodeInto(rec.buf, rec.start, rec.end - rec.start, this.scratch);
       if (d.type === 'cmdEnd') return undefined;
+      if (!PUBLISHED_TYPES.has(d.type) || !(d.eventSeq >= 1)) throw notAnEvent(rec, d.type);
       m = new EventMessage(d.symbol, d.eventSeq, rec.buf, rec.start, rec.end, this.codec);
     } else {
       const e = this.codec.decode(rec.buf.subarray(rec.start, rec.end)) as Event;
       if (e.type === 'cmdEnd') return undefined;
+      if (!PUBLISHED_TYPES.has(e.type) || !(e.eventSeq >= 1)) throw notAnEvent(rec, e.type);
       m = new EventMessage(e.symbol, e.eventSeq, rec.buf, rec.start, rec.end, this.codec, e);
     }
     m.history = this.history;
@@ -430,6 +459,8 @@ export class Publisher {
 
   /** The acknowledged offset moved: wakes its waiters and schedules a cursor commit. */
   private movedForward(): void {
+    // Everything read before the last failure is acknowledged: publishing works again.
+    if (this.ackedOffset >= this.failedAt) this.attempt = 0;
     if (this.waiters.length > 0) {
       const still: typeof this.waiters = [];
       for (const w of this.waiters) {
@@ -451,7 +482,7 @@ export class Publisher {
 
   private async commit(): Promise<void> {
     if (this.ackedOffset <= this.committed.offset) return;
-    const state: CursorState = { offset: this.ackedOffset, lastEventSeq: this.ackedEventSeq, commits: this.committed.commits + 1 };
+    const state: CursorState = { offset: this.ackedOffset, lastEventSeq: this.ackedEventSeq, commits: this.committed.commits + 1, history: this.history };
     try {
       await writeCursorAsync(this.cursorDir, state);
       this.committed = state;
@@ -528,6 +559,14 @@ export class Publisher {
       // a throwing error handler must not stop the publisher
     }
   }
+}
+
+/** The records of an outbox that are published (a CmdEnd only marks where a command's events end). */
+const PUBLISHED_TYPES: ReadonlySet<string> = new Set<Event['type']>(['accepted', 'rejected', 'added', 'trade', 'canceled', 'amended']);
+
+/** A record that is not an event (a command written to the outbox, an event without a sequence number). */
+function notAnEvent(rec: WalRecord, type: string): OutboxError {
+  return new OutboxError('NOT_AN_EVENT', `the outbox record at offset ${rec.offset} is not an event (a ${type}, or no event sequence number): it is not published, and publishing stops there`);
 }
 
 function positive(name: string, v: number): number {

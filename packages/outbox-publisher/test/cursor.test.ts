@@ -6,7 +6,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CURSOR_FILE, EventOutbox, MemoryBus, Publisher, readCursor, writeCursor, writeCursorAsync, type CursorState } from '../src/index.js';
-import { expectOutboxError, removeTmpDirs, thrownBy, tmpDir } from './helpers.js';
+import { expectOutboxError, removeTmpDirs, thrownBy, tmpDir, trade } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -224,6 +224,83 @@ describe('cursor', () => {
         fs.writeFileSync(cursorFile(dir), good.subarray(0, 20));
         const p = new Publisher({ dir, bus: new MemoryBus(), outbox });
         expectOutboxError(thrownBy(() => { p.start(); }), 'CURSOR_CORRUPT');
+        expect(p.stats().running).toBe(false);
+      } finally {
+        await outbox.close();
+      }
+    });
+  });
+
+  describe('version 2: the history id of the outbox the offset is in', () => {
+    const HISTORY = '0123456789abcdef0123456789abcdef';
+
+    /** A version 2 cursor's bytes built from the documented layout. */
+    function encodeV2(offset: bigint, lastEventSeq: bigint, commits: bigint, history: string): Buffer {
+      const b = Buffer.alloc(56);
+      b.writeUInt32LE(MAGIC, 0);
+      b.writeUInt16LE(2, 4);
+      b.writeBigUInt64LE(offset, 8);
+      b.writeBigUInt64LE(lastEventSeq, 16);
+      b.writeBigUInt64LE(commits, 24);
+      b.write(history, 32, 'hex');
+      b.writeUInt32LE(zlib.crc32(b.subarray(0, 48)), 48);
+      return b;
+    }
+
+    it('writes the documented 56-byte layout when the state has a history, and reads it back', async () => {
+      const dir = tmpDir();
+      writeCursor(dir, { offset: 2 ** 32 + 5, lastEventSeq: 9, commits: 3, history: HISTORY });
+      expect(fs.readFileSync(cursorFile(dir))).toEqual(encodeV2(2n ** 32n + 5n, 9n, 3n, HISTORY));
+      expect(readCursor(dir)).toEqual({ offset: 2 ** 32 + 5, lastEventSeq: 9, commits: 3, history: HISTORY });
+      await writeCursorAsync(dir, { offset: 8, lastEventSeq: 1, commits: 4, history: HISTORY });
+      expect(readCursor(dir)).toEqual({ offset: 8, lastEventSeq: 1, commits: 4, history: HISTORY });
+    });
+
+    it('detects any single flipped bit, a version that does not match the size, and a bad history id to write', () => {
+      const dir = tmpDir();
+      const good = encodeV2(4096n, 12n, 3n, HISTORY);
+      for (let byte = 0; byte < 56; byte++) {
+        for (let bit = 0; bit < 8; bit++) {
+          const b = Buffer.from(good);
+          b[byte] = (b[byte] ?? 0) ^ (1 << bit);
+          fs.writeFileSync(cursorFile(dir), b);
+          expectCorrupt(dir);
+        }
+      }
+      const v1In56 = Buffer.from(good);
+      v1In56.writeUInt16LE(1, 4);
+      v1In56.writeUInt32LE(zlib.crc32(v1In56.subarray(0, 48)), 48);
+      fs.writeFileSync(cursorFile(dir), v1In56);
+      expectCorrupt(dir, /version 1 in a file of 56 bytes/);
+      expectOutboxError(thrownBy(() => { writeCursor(dir, { offset: 0, lastEventSeq: 0, commits: 0, history: 'not-hex' }); }), 'CURSOR_IO');
+    });
+
+    it('a publisher writes its outbox history into the cursor it commits', async () => {
+      const dir = tmpDir();
+      const outbox = EventOutbox.open(dir, { durability: 'none' });
+      const p = new Publisher({ dir, bus: new MemoryBus(), outbox, commitIntervalMs: 1 });
+      try {
+        outbox.append(trade('S', 1, 1));
+        outbox.appendCmdEnd('S', 1, 1, 0, 1);
+        await outbox.sync();
+        p.start();
+        await p.acknowledged(outbox.durableOffset);
+        await p.stop();
+        expect(readCursor(dir)).toMatchObject({ offset: outbox.durableOffset, lastEventSeq: 1, history: outbox.history });
+      } finally {
+        await p.stop();
+        await outbox.close();
+      }
+    });
+
+    it('a publisher refuses to start on a cursor past the end of its outbox (CURSOR_AHEAD), saying how to recover', async () => {
+      const dir = tmpDir();
+      const outbox = EventOutbox.open(dir, { durability: 'none' });
+      try {
+        writeCursor(dir, { offset: 4096, lastEventSeq: 12, commits: 3 });
+        const p = new Publisher({ dir, bus: new MemoryBus(), outbox });
+        const e = expectOutboxError(thrownBy(() => { p.start(); }), 'CURSOR_AHEAD');
+        expect(e.message).toMatch(/offset 4096.*past the end.*delete the cursor/i);
         expect(p.stats().running).toBe(false);
       } finally {
         await outbox.close();
