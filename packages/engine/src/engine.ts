@@ -50,11 +50,13 @@ const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
  * (JetStream) then refuses the new ones (HISTORY_MISMATCH), whose ids are the lost events' ids,
  * instead of taking them for duplicates.
  */
-function resetCursorAhead(evDir: string, actor: SymbolActor): void {
-  const cursor = readCursor(evDir);
+function resetCursorAhead(evDir: string, cursorDir: string, actor: SymbolActor): void {
+  const cursor = readCursor(cursorDir);
   if (cursor.offset <= actor.durableEventOffset) return;
-  writeCursor(evDir, { offset: actor.durableEventOffset, lastEventSeq: actor.lastEventSeq, commits: cursor.commits + 1 });
+  // A new history first, then the cursor written for it: a crash between the two leaves the old
+  // cursor, still ahead, and the next open does this again.
   actor.outbox.renewHistory();
+  writeCursor(cursorDir, { offset: actor.durableEventOffset, lastEventSeq: actor.lastEventSeq, commits: cursor.commits + 1, history: actor.outbox.history });
   actor.cursorReset = { from: cursor.offset, to: actor.durableEventOffset };
 }
 
@@ -105,11 +107,22 @@ export class Engine {
     }
     if (options.bus) {
       for (const actor of this.actors.values()) {
-        resetCursorAhead(path.join(this.dataDir, actor.symbol, 'ev'), actor);
+        const evDir = path.join(this.dataDir, actor.symbol, 'ev');
+        // Each symbol's cursor in its own place: a cursorDir given is the parent of one per symbol.
+        const given = options.publisher?.cursorDir;
+        const cursorDir = given === undefined ? evDir : path.join(given, actor.symbol);
+        if (given !== undefined) {
+          try {
+            fs.mkdirSync(cursorDir, { recursive: true });
+          } catch (err) {
+            throw new EngineError('INVALID_CONFIG', `publisher.cursorDir: cannot create ${cursorDir}: ${(err as Error).message}`, { cause: err });
+          }
+        }
+        resetCursorAhead(evDir, cursorDir, actor);
         // Bounded by the actor's durable commands, not by the outbox alone (see durableEventOffset).
         let p: Publisher;
         try {
-          p = new Publisher({ ...options.publisher, dir: path.join(this.dataDir, actor.symbol, 'ev'), bus: options.bus, outbox: actor.publishable });
+          p = new Publisher({ ...options.publisher, cursorDir, dir: evDir, bus: options.bus, outbox: actor.publishable });
         } catch (err) {
           throw new EngineError('INVALID_CONFIG', `publisher options: ${(err as Error).message}`, { cause: err });
         }
@@ -218,7 +231,12 @@ interface CheckedOptions {
 
 /** The options' values, checked; creates the data directory. Throws EngineError INVALID_CONFIG. */
 function checkOptions(options: EngineOptions): CheckedOptions {
-  const codec = typeof options.codec === 'object' ? options.codec : codecByName(options.codec ?? 'binary');
+  let codec: Codec;
+  try {
+    codec = typeof options.codec === 'object' ? options.codec : codecByName(options.codec ?? 'binary');
+  } catch (err) {
+    throw new EngineError('INVALID_CONFIG', `codec: ${(err as Error).message}`, { cause: err });
+  }
   const durability = options.durability ?? 'batch';
   if (!['none', 'batch', 'interval'].includes(durability)) throw new EngineError('INVALID_CONFIG', `durability must be none, batch or interval, got ${durability}`);
   const batchMax = options.batchMax ?? 512;

@@ -12,11 +12,12 @@ import type { Codec, Command, Event } from '@gx3/codecs';
 import { BinaryCodec, DecodedMessage } from '@gx3/codecs';
 import { OrderBook } from '@gx3/orderbook';
 import { EventOutbox, type OutboxSource } from '@gx3/outbox-publisher';
-import { listSegments, nodeFileIO, truncateLog, WalReader, WalRecord, WalWriter, type Durability, type FileIO, type SegmentRef } from '@gx3/wal';
+import { listSegments, nodeFileIO, truncateLog, WalError, WalReader, WalRecord, WalWriter, type Durability, type FileIO, type SegmentRef } from '@gx3/wal';
 import { EngineSink } from './event-sink.js';
 import { EngineError, type EngineErrorCode } from './errors.js';
 import { checkLimits, keepLimits } from './symbol-limits.js';
 import { SIDE_CODE, STP_CODE, TIF_CODE } from './mapping.js';
+import { copyCommand } from './command-copy.js';
 
 export interface SymbolConfig {
   readonly symbol: string;
@@ -115,6 +116,8 @@ export class SymbolActor {
   private readonly batchMax: number;
   private readonly durability: Durability;
   private readonly mask: number;
+  /** Commands the mailbox takes (mailboxSize; the ring itself is the next power of two). */
+  private readonly capacity: number;
   private readonly cmds: (Command | undefined)[];
   private readonly waiting: (Waiter | undefined)[];
   /** Per mailbox slot: the command log's offset after the command's record. */
@@ -169,6 +172,8 @@ export class SymbolActor {
     };
     this.batchMax = options.batchMax;
     this.durability = options.durability;
+    // The ring is a power of two; the mailbox takes `mailboxSize` commands.
+    this.capacity = options.mailboxSize;
     let cap = 1;
     while (cap < options.mailboxSize) cap *= 2;
     this.mask = cap - 1;
@@ -179,6 +184,16 @@ export class SymbolActor {
     const cmdDir = path.join(options.dir, 'cmd');
     const evDir = path.join(options.dir, 'ev');
     const limits = { minPrice: config.minPrice ?? 1, maxPrice: config.maxPrice ?? 1_000_000_000, maxQty: config.maxQty ?? 2 ** 48 };
+    // Before anything is opened: limits no book can have are a configuration error, not a failed
+    // recovery, and leave no logs behind.
+    let book: OrderBook;
+    try {
+      book = options.bookFactory
+        ? options.bookFactory(config)
+        : new OrderBook({ minPrice: limits.minPrice, maxPrice: limits.maxPrice, maxQty: limits.maxQty, initialOrders: config.initialOrders ?? 65_536 });
+    } catch (err) {
+      throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol}: ${(err as Error).message}`, { cause: err });
+    }
     // Before anything is opened or replayed: the log is replayed under the limits it was written with.
     checkLimits(config.symbol, options.dir, limits);
     const walOptions = {
@@ -195,6 +210,11 @@ export class SymbolActor {
     try {
       this.cmdLog = WalWriter.open(cmdDir, walOptions);
     } catch (err) {
+      // Log options the logs cannot use (a segment size below the largest record, a record size
+      // below the records the log holds): the configuration, not the data.
+      if (err instanceof WalError && err.code === 'INVALID_OPTIONS') {
+        throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol}: ${err.message}`, { cause: err });
+      }
       // A damaged command log found by the open's check of its last segment (a clean close marker
       // skips that check, and the replay below finds it instead): a failed recovery either way, as
       // for the outbox.
@@ -216,14 +236,7 @@ export class SymbolActor {
         outbox = EventOutbox.open(evDir, { ...walOptions, codec: this.codec });
       }
       this.sink = new EngineSink(this.symbol, outbox, 0);
-      this.book = options.bookFactory
-        ? options.bookFactory(config)
-        : new OrderBook({
-            minPrice: limits.minPrice,
-            maxPrice: limits.maxPrice,
-            maxQty: limits.maxQty,
-            initialOrders: config.initialOrders ?? 65_536,
-          });
+      this.book = book;
       this.book.setSink(this.sink);
 
       // Replay the command log into the fresh book; derive again the events the outbox is missing.
@@ -446,7 +459,7 @@ export class SymbolActor {
   private enqueue(cmd: Command, waiter: Waiter | undefined): number | Refusal {
     if (this.haltRefusal) return this.haltRefusal;
     if (this.closing) return CLOSED;
-    if (this.tail - this.head > this.mask) return FULL;
+    if (this.tail - this.head >= this.capacity) return FULL;
     if (cmd.symbol !== this.symbol) return refusal('UNKNOWN_SYMBOL', `command for ${cmd.symbol} sent to the actor of ${this.symbol}`);
     const seq = this.lastSeq + 1;
     const givenSeq = cmd.seq;
@@ -482,7 +495,10 @@ export class SymbolActor {
     if ((cmd.type === 'limit' || cmd.type === 'market') && cmd.orderId > this.maxOrderId) this.maxOrderId = cmd.orderId;
     const i = this.tail & this.mask;
     this.cmdEnds[i] = log.nextOffset;
-    this.cmds[i] = cmd;
+    // The mailbox keeps its own copy, the command as logged: a caller that changes or submits its
+    // object again before it is applied cannot make the live book differ from what a replay of
+    // the log rebuilds.
+    this.cmds[i] = copyCommand(cmd);
     this.waiting[i] = waiter;
     this.tail++;
     if (!this.scheduled) {
