@@ -72,7 +72,7 @@ export class WalReader {
     this.refresh();
     let i = this.segments.length - 1;
     while (i > 0 && (this.segments[i] as SegmentRef).base > from) i--;
-    if (i >= 0) this.openSegment(i, from - (this.segments[i] as SegmentRef).base);
+    if (i >= 0) this.openAt(i, from);
     else this.pendingFrom = from;
   }
 
@@ -96,7 +96,10 @@ export class WalReader {
       if (this.segIdx < 0) {
         this.refresh();
         if (this.segments.length === 0) return null;
-        this.openSegment(0, this.pendingFrom - (this.segments[0] as SegmentRef).base);
+        // The segment that holds `from`, as the constructor picks it.
+        let s = this.segments.length - 1;
+        while (s > 0 && (this.segments[s] as SegmentRef).base > this.pendingFrom) s--;
+        this.openAt(s, this.pendingFrom);
       }
       const w = this.window as FileWindow;
       const seg = this.segments[this.segIdx] as SegmentRef;
@@ -118,6 +121,10 @@ export class WalReader {
           continue;
         }
         if (this.advanceSegment()) continue;
+        // Data known to be there (below the end bound) and not found: not the end of the data.
+        if (this.endFn !== undefined && this.offset < this.endFn()) {
+          throw new WalError('CORRUPT', `${seg.file}: no record at byte ${this.pos} (log offset ${this.offset}), below the end of the data (${this.endFn()})`, { file: seg.file, offset: this.pos });
+        }
         return null;
       }
       if (len > this.maxRecordSize) return this.bad(seg, `a length of ${len} bytes (maxRecordSize ${this.maxRecordSize})`);
@@ -161,6 +168,15 @@ export class WalReader {
     } catch (err) {
       throw new WalError('IO', `cannot list ${this.dir}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** Opens segment `i` at log offset `from`; CORRUPT if the log's segments start after it (missing ones). */
+  private openAt(i: number, from: number): void {
+    const seg = this.segments[i] as SegmentRef;
+    if (from < seg.base) {
+      throw new WalError('CORRUPT', `${this.dir}: cannot read from offset ${from}: the log's first segment starts at ${seg.base} (the segments before it are missing)`, { file: seg.file, offset: 0 });
+    }
+    this.openSegment(i, from - seg.base);
   }
 
   private openSegment(i: number, pos: number): void {

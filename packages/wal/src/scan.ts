@@ -74,6 +74,12 @@ export class FileWindow {
       if (r === 0) break;
       got += r;
     }
+    if (got < want) {
+      // The file is shorter than it was (cut by a repair or a truncation): what is not there reads
+      // as zeros, the end of data, never as the stale bytes of an earlier read.
+      this.size = pos + got;
+      if (got < n) this.buf.fill(0, got, n);
+    }
     this.start = pos;
     this.len = got;
     return 0;
@@ -119,6 +125,22 @@ function validAt(w: FileWindow, pos: number, maxRecord: number): boolean {
 export function recordAt(io: FileIO, fd: number, pos: number): boolean {
   const size = io.size(fd);
   return validAt(new FileWindow(io, fd, size), pos, size);
+}
+
+/**
+ * Whether `pos` is where a record starts (or where the valid records end) in the file open as `fd`,
+ * walking the records from the start; `pos` must be at most the end of the valid records.
+ */
+export function recordBoundary(io: FileIO, fd: number, pos: number): boolean {
+  const w = new FileWindow(io, fd, io.size(fd));
+  let at = 0;
+  while (at < pos) {
+    if (at + HEADER > w.size) return false;
+    const len = w.buf.readUInt32LE(w.at(at, HEADER));
+    if (len === 0) return false;
+    at += HEADER + len;
+  }
+  return at === pos;
 }
 
 /** Scans a whole segment file open as `fd`. */

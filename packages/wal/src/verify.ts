@@ -5,7 +5,7 @@ import path from 'node:path';
 import { dropCleanMarker } from './clean-close.js';
 import { WalError } from './errors.js';
 import { nodeFileIO, type FileIO } from './file-io.js';
-import { recordAt, scanSegment } from './scan.js';
+import { recordAt, recordBoundary, scanSegment } from './scan.js';
 import { listSegments, type SegmentRef } from './segments.js';
 
 export interface VerifyResult {
@@ -59,6 +59,11 @@ export function verifyLog(target: string, options: CheckOptions = {}): VerifyRes
   const { segments, followed } = segmentsOf(io, target);
   let records = 0;
   let bytes = 0;
+  const first = segments[0] as SegmentRef;
+  if (first.file !== target && first.base !== 0) {
+    // A log (a directory) whose first segments are gone: it cannot be read from its start.
+    return { records, bytes, status: 'corrupt', offset: 0, file: first.file, detail: `the log's first segment starts at offset ${first.base}, not 0: the segments before it are missing` };
+  }
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i] as SegmentRef;
     const fd = io.open(seg.file, 'r');
@@ -170,6 +175,26 @@ export function cutTornTail(io: FileIO, file: string, fd: number, end: number, d
 export function truncateLog(dir: string, offset: number, options: CheckOptions = {}): number {
   const io = options.io ?? nodeFileIO;
   const segments = listSegments(io, dir);
+  // The segment that holds the cut, checked before anything is renamed or cut: a cut that is
+  // refused leaves the log as it was.
+  let target = segments.length - 1;
+  while (target > 0 && ((segments[target] as SegmentRef).base > offset || (segments[target] as SegmentRef).base === offset)) target--;
+  if (target >= 0) {
+    const seg = segments[target] as SegmentRef;
+    const pos = offset - seg.base;
+    const fd = io.open(seg.file, 'r');
+    try {
+      const scan = scanSegment(io, fd, options.maxRecordSize ?? 1 << 20);
+      if (pos < 0 || pos > scan.end) {
+        throw new WalError('CORRUPT', `cannot cut ${dir} at offset ${offset}: its data ends at ${seg.base + scan.end}`, { file: seg.file, offset: pos });
+      }
+      if (!recordBoundary(io, fd, pos)) {
+        throw new WalError('CORRUPT', `cannot cut ${dir} at offset ${offset}: it is inside a record of ${seg.file}, not where one starts`, { file: seg.file, offset: pos });
+      }
+    } finally {
+      io.close(fd);
+    }
+  }
   dropCleanMarker(io, dir);
   let cut = 0;
   const stamp = Date.now();

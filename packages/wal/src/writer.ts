@@ -295,6 +295,7 @@ export class WalWriter {
     this.check();
     // Once close() has begun, nothing more is taken: its flush and sync have already been decided.
     if (this.closing !== undefined) throw new WalError('CLOSED', `log ${this.dir} is closing`);
+    if (!Number.isInteger(maxLength)) throw new WalError('INVALID_OPTIONS', `reserve(${maxLength}): the length must be an integer`);
     if (!(maxLength >= 1 && maxLength <= this.maxRecordSize)) {
       throw maxLength >= 1
         ? new WalError('RECORD_TOO_LARGE', `a record of ${maxLength} bytes exceeds maxRecordSize (${this.maxRecordSize})`)
@@ -313,9 +314,10 @@ export class WalWriter {
    */
   commit(length: number): void {
     if (this.reserved < 0) throw new WalError('INVALID_OPTIONS', 'commit() without reserve()');
-    if (!(length >= 1 && length <= this.reserved)) {
+    if (!(Number.isInteger(length) && length >= 1 && length <= this.reserved)) {
       const reserved = this.reserved;
       this.reserved = -1;
+      if (!Number.isInteger(length)) throw new WalError('INVALID_OPTIONS', `commit(${length}): the length must be an integer (the record is abandoned)`);
       throw new WalError(length < 1 ? 'EMPTY_RECORD' : 'RECORD_TOO_LARGE', `commit(${length}) outside the reserved 1..${reserved}`);
     }
     this.reserved = -1;
@@ -349,7 +351,9 @@ export class WalWriter {
   /** Writes buffered records to the segment file; returns the written offset. */
   flush(): number {
     this.check();
-    if (this.bufLen === 0) return this.writtenOffset;
+    // A record reserved and not committed yet (its payload being written at the index reserve()
+    // returned) keeps the buffer as it is: the buffered records are written with a later flush.
+    if (this.bufLen === 0 || this.reserved >= 0) return this.writtenOffset;
     const len = this.bufLen;
     let n: number;
     try {
@@ -439,6 +443,9 @@ export class WalWriter {
     }
     while (this.syncing || this.spareState === 'making') await new Promise((r) => setImmediate(r));
     if (this.spare !== undefined) this.io.remove(this.spare);
+    // abort() while this close waited (an owner that failed meanwhile): it closed the files already,
+    // and a second close could hit a descriptor number reused by another file.
+    if (this.closed) return;
     if (this.cleanClose && failure === undefined && this.error === undefined) this.leaveCleanMarker();
     this.closed = true;
     for (const fd of this.toClose) this.io.close(fd);
