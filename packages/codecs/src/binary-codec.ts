@@ -232,13 +232,20 @@ const views: DataView[] = [];
 for (let i = 0; i < VIEWS; i++) views.push(new DataView(new ArrayBuffer(8)));
 let nextView = 0;
 
+/** The length each view was made for (a view of a resizable ArrayBuffer that shrank cannot be asked). */
+const viewLens = new Float64Array(VIEWS);
+
 function viewFor(buf: Uint8Array): DataView {
-  for (let i = 0; i < VIEWS; i++) if (viewBufs[i] === buf) return views[i] as DataView;
+  for (let i = 0; i < VIEWS; i++) {
+    // The view must still cover the array: one on a resizable ArrayBuffer changes its length.
+    if (viewBufs[i] === buf && viewLens[i] === buf.byteLength) return views[i] as DataView;
+  }
   const i = nextView;
   nextView = (i + 1) % VIEWS;
   viewBufs[i] = buf;
   const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   views[i] = v;
+  viewLens[i] = buf.byteLength;
   return v;
 }
 
@@ -249,7 +256,8 @@ function viewFor(buf: Uint8Array): DataView {
 let lastValidSymbol: string | undefined;
 
 function validSymbol(s: unknown): s is string {
-  if (s === lastValidSymbol) return true;
+  // Before any valid symbol, lastValidSymbol is undefined: a missing symbol must not match it.
+  if (s === lastValidSymbol && s !== undefined) return true;
   if (!isValidSymbol(s)) return false;
   lastValidSymbol = s;
   return true;

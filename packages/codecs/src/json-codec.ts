@@ -226,6 +226,7 @@ export class JsonCodec implements Codec {
    * INVALID_FIELD (a wrong value, or a property that is not a field of the type), each naming the field.
    */
   decode(bytes: Uint8Array): Message {
+    if (!(bytes instanceof Uint8Array)) throw new TypeError(`decode: expected a Uint8Array, got ${bytes === null ? 'null' : typeof bytes}`);
     let value: unknown;
     let text: string;
     try {
@@ -240,10 +241,15 @@ export class JsonCodec implements Codec {
       throw new DecodeError('MALFORMED', `decode: a record must be a JSON object, got ${show(value)}`);
     }
     const rec = value as Record<string, unknown>;
+    // JSON.parse rounds a number such as 9007199254740991.4 to a safe integer before the checks
+    // below: a value written with a fraction (or exponent) that is not zero is found from the text
+    // (only a text that can hold one is scanned), and reported when its field's turn comes.
+    const rounded = MAYBE_FRACTION.test(text) ? roundedNumber(text) : undefined;
 
     if (!Object.hasOwn(rec, 'v')) throw new DecodeError('MISSING_FIELD', 'decode: missing field v (the version)', 'v');
     if (typeof rec.v !== 'number') throw new DecodeError('INVALID_FIELD', `decode: invalid v: ${show(rec.v)} (the version, a number)`, 'v');
     if (rec.v !== JSON_VERSION) throw new DecodeError('UNKNOWN_VERSION', `decode: unknown version ${show(rec.v)} (this codec reads ${JSON_VERSION})`, 'v');
+    if (rounded !== undefined) notInteger(rounded, 'v', 'v');
 
     if (!Object.hasOwn(rec, 'type')) throw new DecodeError('MISSING_FIELD', 'decode: missing field type', 'type');
     const type = rec.type;
@@ -263,6 +269,7 @@ export class JsonCodec implements Codec {
       if (!isValidValue(f, v)) {
         throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${f.name}: ${show(v)} (expected ${describeSpec(f)})`, f.name);
       }
+      if (rounded !== undefined) notInteger(rounded, type, f.name);
       fill[f.name] = v === 0 ? 0 : v; // -0 reads as 0
     }
     const cross = crossFieldError(type, rec);
@@ -279,6 +286,7 @@ export class JsonCodec implements Codec {
         if (!isValidValue(f, v)) {
           throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${f.name}: ${show(v)} (expected ${describeSpec(f)})`, f.name);
         }
+        if (rounded !== undefined) notInteger(rounded, type, f.name);
         present++;
         fill[f.name] = v === 0 ? 0 : v; // -0 reads as 0
       } else if (f.kind === 'clientOrderId') {
@@ -303,9 +311,7 @@ export class JsonCodec implements Codec {
         }
       }
     }
-    // JSON.parse rounds a number such as 9007199254740991.4 to a safe integer before the checks
-    // above: a value written with a fraction (or exponent) that is not zero is refused from the text.
-    const rounded = MAYBE_FRACTION.test(text) ? roundedNumber(text) : undefined;
+    // A rounded number that is not in a field checked above (inside a nested value of a known field).
     if (rounded !== undefined) {
       throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${rounded.field}: ${rounded.token} is not an integer`, rounded.field);
     }
@@ -317,16 +323,23 @@ const NUMBER = /-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
 /** A digit followed by `.` or an exponent: without one, no number of the text has a fraction (the usual case). */
 const MAYBE_FRACTION = /\d[.eE]/;
 
+/** INVALID_FIELD for `field` if the text's rounded number is in it. */
+function notInteger(rounded: { field: string; token: string }, type: string, field: string): void {
+  if (rounded.field === field) throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${field}: ${rounded.token} is not an integer`, field);
+}
+
 /**
  * The first number of a JSON text written as a value that is not an integer (`1.5`, `5e-1`;
- * `1.0` and `1e2` are integers), with the member it belongs to, or undefined.
+ * `1.0` and `1e2` are integers), with the member of the top-level object it is in, or undefined.
  */
 function roundedNumber(text: string): { field: string; token: string } | undefined {
-  // The last string's bounds, and the member name's (the string before ':'), sliced only for an error.
+  // The last string's bounds, and the top-level member name's (the string before its ':'), sliced
+  // only for an error. A number nested in a member's value belongs to that member.
   let strStart = 0;
   let strEnd = 0;
   let keyStart = 0;
   let keyEnd = 0;
+  let depth = 0;
   for (let i = 0; i < text.length; ) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
@@ -337,7 +350,9 @@ function roundedNumber(text: string): { field: string; token: string } | undefin
       i = j + 1;
       continue;
     }
-    if (c === 0x3a) {
+    if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+    else if (c === 0x3a && depth === 1) {
       keyStart = strStart;
       keyEnd = strEnd;
     }
