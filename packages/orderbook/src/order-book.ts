@@ -396,7 +396,7 @@ export class OrderBook {
     if (side !== Side.Buy && side !== Side.Sell) return RejectReason.InvalidSide;
     if (!isPositive(qty)) return RejectReason.InvalidQty;
     if (qty > this.maxQty) return RejectReason.QtyAboveMax;
-    if (!(stp >= 0 && stp <= 4 && Number.isInteger(stp))) return RejectReason.InvalidSelfTradePrevention;
+    if (!(Number.isInteger(stp) && stp >= 0 && stp <= 4)) return RejectReason.InvalidSelfTradePrevention;
     return RejectReason.None;
   }
 
