@@ -39,7 +39,7 @@ export interface ServerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest request body (and WebSocket frame), in bytes. */
   readonly bodyLimit: number;
-  /** Client order ids remembered per user for de-duplication. */
+  /** Client order ids remembered for de-duplication, per user (each user's last this many). */
   readonly clientOrderIdWindow: number;
   /** Recent trades kept per symbol. */
   readonly recentTrades: number;

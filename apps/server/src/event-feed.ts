@@ -51,8 +51,8 @@ export class EventFeed {
   private readonly onFailure: ((err: Error) => void) | undefined;
   private readonly binary: BinaryCodec | undefined;
   private readonly scratch = new DecodedMessage();
-  /** While the history is read: the orders with client order ids, the last `clientOrderWindow` of them. */
-  private recovered: RecoveredClientOrder[] = [];
+  /** While the history is read: each user's orders with client order ids, the last `clientOrderWindow` of them. */
+  private recovered = new Map<number, RecoveredClientOrder[]>();
   private readonly clientOrderWindow: number;
 
   constructor(
@@ -76,6 +76,15 @@ export class EventFeed {
     const end = actor.durableEventOffset;
     let from = 0;
     for (const s of listSegments(io, evDir)) if (s.base <= Math.max(0, end - options.historyBytes)) from = s.base;
+    // Further back if an order still resting was placed before that: its accepted event, fills and
+    // client order id are in the history, and an order rebuilt from the book alone would lose them.
+    let oldestLive = Number.POSITIVE_INFINITY;
+    for (const side of [BookSide.Buy, BookSide.Sell]) {
+      actor.book.forEachOrder(side, (orderId) => {
+        if (orderId < oldestLive) oldestLive = orderId;
+      });
+    }
+    if (oldestLive !== Number.POSITIVE_INFINITY) from = Math.min(from, segmentOfOrder(io, evDir, codec, oldestLive, from));
     // Up to the events of the last durable command: the outbox alone may be durable ahead of it.
     this.reader = new WalReader(evDir, { from, end: () => this.actor.durableEventOffset, io });
     // History first: the book's effects of these events are in the recovered book already.
@@ -106,7 +115,8 @@ export class EventFeed {
 
   /**
    * The error that stopped the feed (a corrupt outbox, a read that failed), if any. The market
-   * state stays as it was before it: the gateway then takes only cancels for the symbol.
+   * state stays as it was then (what was read before the failure was applied and sent to the
+   * listeners): the gateway then takes only cancels for the symbol.
    */
   get error(): Error | undefined {
     return this.failure;
@@ -116,17 +126,17 @@ export class EventFeed {
   pump(): void {
     if (this.failure) return;
     this.state.forgetPushedOut();
-    const trades: TradeEvent[] = [];
-    const touched = new Set<OrderState>();
-    let applied: number;
+    const live = { trades: [] as TradeEvent[], touched: new Set<OrderState>(), applied: 0 };
+    const { trades, touched } = live;
     try {
-      applied = this.read({ trades, touched });
+      this.read(live);
     } catch (err) {
       this.failure = err as Error;
       this.onFailure?.(this.failure);
-      return;
+      // What was applied before the failure still goes out (with its L2 sequence number): the
+      // subscribers then hold the book that GET serves, under the same number.
     }
-    if (applied === 0) return;
+    if (live.applied === 0) return;
     const changes = this.state.takeChanges();
     const update: FeedUpdate = { symbol: this.state.symbol, trades, orders: [...touched], l2: changes ? { seq: this.state.l2Seq, changes } : undefined };
     for (const l of this.listeners) l(update);
@@ -139,9 +149,10 @@ export class EventFeed {
 
   /** The orders with client order ids found in the history at start, oldest first (handed over once). */
   takeRecoveredClientOrders(): RecoveredClientOrder[] {
-    const r = this.recovered;
-    this.recovered = [];
-    return r.length > this.clientOrderWindow ? r.slice(r.length - this.clientOrderWindow) : r;
+    const all: RecoveredClientOrder[] = [];
+    for (const r of this.recovered.values()) all.push(...(r.length > this.clientOrderWindow ? r.slice(r.length - this.clientOrderWindow) : r));
+    this.recovered = new Map();
+    return all.sort((a, b) => a.seq - b.seq);
   }
 
   /**
@@ -149,7 +160,7 @@ export class EventFeed {
    * collects the trades and the orders touched; without it (seeding from the outbox's history,
    * whose book effects the recovered book holds already) the L2 levels are left alone.
    */
-  private read(live: { trades: TradeEvent[]; touched: Set<OrderState> } | undefined): number {
+  private read(live: { trades: TradeEvent[]; touched: Set<OrderState>; applied: number } | undefined): number {
     let n = 0;
     const binary = this.binary;
     const history = live === undefined && this.clientOrderWindow > 0;
@@ -165,6 +176,7 @@ export class EventFeed {
       if (history) order = this.recoverClientOrder(e, order);
       n++;
       this.state.apply(e, live !== undefined, live?.touched);
+      if (live !== undefined) live.applied = n;
       if (live !== undefined && e.type === 'trade') live.trades.push((e instanceof DecodedMessage ? e.toMessage() : e) as TradeEvent);
     }
     return n;
@@ -190,11 +202,45 @@ export class EventFeed {
       rejected: first.type === 'rejected' ? first : undefined,
       events: [first],
     };
-    this.recovered.push(started);
-    // Bounded while reading: keep the last window's worth (and at most as much again).
-    if (this.recovered.length >= 2 * this.clientOrderWindow) this.recovered = this.recovered.slice(this.clientOrderWindow);
+    let mine = this.recovered.get(e.userId);
+    if (mine === undefined) {
+      mine = [];
+      this.recovered.set(e.userId, mine);
+    }
+    mine.push(started);
+    // Bounded while reading: keep each user's last window's worth (and at most as much again).
+    if (mine.length >= 2 * this.clientOrderWindow) this.recovered.set(e.userId, mine.slice(this.clientOrderWindow));
     return started;
   }
+}
+
+/**
+ * The base of the segment that holds the accepted event of order `orderId`, at most `below` (it is
+ * looked for only in the segments that start before it). The gateway gives order ids in the order
+ * it takes orders, so a segment whose first accepted order has a higher id starts after it: the
+ * segments are tried from the newest back, each by its first accepted event. 0 if none tells.
+ */
+function segmentOfOrder(io: FileIO, evDir: string, codec: Codec, orderId: number, below: number): number {
+  const segments = listSegments(io, evDir).filter((s) => s.base < below);
+  const scratch = new DecodedMessage();
+  const binary = codec instanceof BinaryCodec ? codec : undefined;
+  const rec = new WalRecord();
+  for (let i = segments.length - 1; i >= 0; i--) {
+    const seg = segments[i] as { base: number };
+    const next = segments[i + 1]?.base ?? below;
+    const reader = new WalReader(evDir, { from: seg.base, io });
+    try {
+      for (let r = reader.next(rec); r !== null && r.offset < next; r = reader.next(rec)) {
+        const e = binary ? binary.decodeInto(r.buf, r.start, r.end - r.start, scratch) : (codec.decode(r.buf.subarray(r.start, r.end)) as Event);
+        if (e.type !== 'accepted') continue;
+        if (e.orderId <= orderId) return seg.base;
+        break;
+      }
+    } finally {
+      reader.close();
+    }
+  }
+  return 0;
 }
 
 /** A plain event object of its own (a record decoded in place is copied out). */

@@ -89,6 +89,8 @@ export class Gateway {
   readonly feeds = new Map<string, EventFeed>();
   private readonly nextOrderId = new Map<string, number>();
   private readonly clientOrders = new Map<string, Remembered>();
+  /** Each user's remembered keys, oldest first: the window is per user (another user's orders push none out). */
+  private readonly clientOrderKeys = new Map<number, Set<string>>();
   private closing = false;
 
   constructor(
@@ -133,16 +135,30 @@ export class Gateway {
       const request: RequestPrint =
         a?.side === undefined ? {} : { side: a.side, type, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined, stp: a.stp };
       const key = clientOrderKey(r.userId, r.symbol, r.clientOrderId);
-      this.clientOrders.delete(key);
-      this.clientOrders.set(key, { request, result: Promise.resolve({ order: this.view(r.symbol, r.orderId), events: r.events }) });
+      this.remember(r.userId, key, { request, result: Promise.resolve({ order: this.view(r.symbol, r.orderId), events: r.events }) });
     }
-    this.trimClientOrders();
   }
 
-  private trimClientOrders(): void {
-    while (this.clientOrders.size > this.config.clientOrderIdWindow) {
-      this.clientOrders.delete(this.clientOrders.keys().next().value as string);
+  /** Remembers a client order id as the user's newest, forgetting the user's oldest beyond the window. */
+  private remember(userId: number, key: string, value: Remembered): void {
+    this.clientOrders.set(key, value);
+    let keys = this.clientOrderKeys.get(userId);
+    if (keys === undefined) {
+      keys = new Set();
+      this.clientOrderKeys.set(userId, keys);
     }
+    keys.delete(key);
+    keys.add(key);
+    while (keys.size > this.config.clientOrderIdWindow) {
+      const oldest = keys.values().next().value as string;
+      keys.delete(oldest);
+      this.clientOrders.delete(oldest);
+    }
+  }
+
+  private forget(userId: number, key: string): void {
+    this.clientOrders.delete(key);
+    this.clientOrderKeys.get(userId)?.delete(key);
   }
 
   /** Refuses new commands from now on (graceful shutdown). */
@@ -176,12 +192,11 @@ export class Gateway {
       return seen.result.then((r) => ({ ...r, duplicate: true }));
     }
     const result = this.placeNew(user, req);
-    this.clientOrders.set(key, { request, result });
+    this.remember(user.id, key, { request, result });
     // A refused command (never logged) may be retried with the same client order id.
     result.catch(() => {
-      if (this.clientOrders.get(key)?.result === result) this.clientOrders.delete(key);
+      if (this.clientOrders.get(key)?.result === result) this.forget(user.id, key);
     });
-    this.trimClientOrders();
     return result;
   }
 

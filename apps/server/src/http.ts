@@ -11,7 +11,7 @@ import { orderResultJson } from './answer-json.js';
 import { ApiError } from './errors.js';
 import type { Gateway, OrderResult } from './gateway.js';
 import type { Metrics } from './metrics.js';
-import { CLIENT_ORDER_ID, parseAmendOrder, parseOrderId, parsePlaceOrder, queryInt } from './requests.js';
+import { CLIENT_ORDER_ID, invalid, parseAmendOrder, parseOrderId, parsePlaceOrder, queryInt } from './requests.js';
 import type { Publisher } from '@gx3/outbox-publisher';
 
 export interface HttpDeps {
@@ -97,12 +97,42 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     // What Node's HTTP parser refuses (malformed requests, headers too large, a request too slow)
     // is answered in the API's error format too.
     clientErrorHandler: clientError,
+    // What fastify refuses before routing (a path whose percent-encoding is malformed): in the API's
+    // format, and counted (no route's hooks run for it).
+    frameworkErrors: (err, req, reply) => {
+      metrics.httpRequest(req.method, 'unmatched', 400);
+      sendError(reply, new ApiError('BAD_REQUEST', err.message));
+    },
     // Shutting down is answered below, in the API's own error format.
     return503OnClosing: false,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
   // JSON bodies only: anything else is 415.
   app.removeContentTypeParser('text/plain');
+  // JSON bodies parsed with JSON.parse, which keeps a `__proto__` member as an own property (it
+  // never sets a prototype): such a member is then a field the request does not have (VALIDATION
+  // naming it), not malformed JSON as fastify's parser, which refuses it, would say. The routes'
+  // schemas refuse every member they do not list (`constructor` too) before any handler runs.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      done(new ApiError('MALFORMED_JSON', 'the body is empty; send a JSON object'), undefined);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      done(new ApiError('MALFORMED_JSON', `the body is not valid JSON: ${(err as Error).message}`), undefined);
+      return;
+    }
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+      done(invalid('__proto__', 'is not a field of this request'), undefined);
+      return;
+    }
+    done(null, value);
+  });
   app.decorateRequest('user', null);
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
