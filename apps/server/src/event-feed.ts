@@ -215,19 +215,20 @@ export class EventFeed {
 }
 
 /**
- * The base of the segment that holds the accepted event of order `orderId`, at most `below` (it is
- * looked for only in the segments that start before it). The gateway gives order ids in the order
+ * The base of the segment that holds the accepted event of order `orderId`, or `below` if that is
+ * in the segment starting at `below` or later (only the segments up to it are looked at). The gateway gives order ids in the order
  * it takes orders, so a segment whose first accepted order has a higher id starts after it: the
  * segments are tried from the newest back, each by its first accepted event. 0 if none tells.
  */
 function segmentOfOrder(io: FileIO, evDir: string, codec: Codec, orderId: number, below: number): number {
-  const segments = listSegments(io, evDir).filter((s) => s.base < below);
+  // The segment at `below` itself first: when the order is in it or after, nothing more is read.
+  const segments = listSegments(io, evDir).filter((s) => s.base <= below);
   const scratch = new DecodedMessage();
   const binary = codec instanceof BinaryCodec ? codec : undefined;
   const rec = new WalRecord();
   for (let i = segments.length - 1; i >= 0; i--) {
     const seg = segments[i] as { base: number };
-    const next = segments[i + 1]?.base ?? below;
+    const next = segments[i + 1]?.base ?? Number.POSITIVE_INFINITY;
     const reader = new WalReader(evDir, { from: seg.base, io });
     try {
       for (let r = reader.next(rec); r !== null && r.offset < next; r = reader.next(rec)) {

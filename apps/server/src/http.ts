@@ -100,8 +100,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     // What fastify refuses before routing (a path whose percent-encoding is malformed): in the API's
     // format, and counted (no route's hooks run for it).
     frameworkErrors: (err, req, reply) => {
-      metrics.httpRequest(req.method, 'unmatched', 400);
-      sendError(reply, new ApiError('BAD_REQUEST', err.message));
+      const api = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? new ApiError('URI_TOO_LONG', err.message) : new ApiError('BAD_REQUEST', err.message);
+      metrics.httpRequest(req.method, 'unmatched', api.status);
+      sendError(reply, api);
     },
     // Shutting down is answered below, in the API's own error format.
     return503OnClosing: false,
@@ -115,7 +116,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
   // schemas refuse every member they do not list (`constructor` too) before any handler runs.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = body as string;
+    let text = body as string;
+    // A byte order mark some clients put first (as fastify's parser did, it is skipped).
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     if (text.length === 0) {
       done(new ApiError('MALFORMED_JSON', 'the body is empty; send a JSON object'), undefined);
       return;

@@ -377,7 +377,11 @@ function refuse(socket: Duplex, answer: string): void {
   socket.on('error', () => {
     socket.destroy();
   });
-  socket.end(answer);
+  // Closed once the answer is written: a client that never closes its side would otherwise keep
+  // the connection (and a shutdown, which waits for every connection) open for ever.
+  socket.end(answer, () => {
+    socket.destroy();
+  });
 }
 
 function textOf(data: RawData): string {

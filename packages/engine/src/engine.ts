@@ -53,6 +53,9 @@ const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
 function resetCursorAhead(evDir: string, cursorDir: string, actor: SymbolActor): void {
   const cursor = readCursor(cursorDir);
   if (cursor.offset <= actor.durableEventOffset) return;
+  // A cursor of another history (kept in a cursorDir while the data directory was replaced): its
+  // offset says nothing of this outbox, and the publisher sets it aside (publishing from the start).
+  if (cursor.history !== undefined && cursor.history !== actor.outbox.history) return;
   // A new history first, then the cursor written for it: a crash between the two leaves the old
   // cursor, still ahead, and the next open does this again.
   actor.outbox.renewHistory();

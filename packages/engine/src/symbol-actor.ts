@@ -36,7 +36,7 @@ export interface ActorOptions {
   readonly durability: Durability;
   readonly codec: Codec;
   readonly batchMax: number;
-  /** Mailbox capacity (rounded up to a power of two). */
+  /** Mailbox capacity: the commands the mailbox takes (its ring is the next power of two). */
   readonly mailboxSize: number;
   readonly syncIntervalMs: number;
   /** Microseconds since the Unix epoch. */

@@ -19,11 +19,19 @@ export type OutboxErrorCode =
 
 export class OutboxError extends Error {
   override readonly name = 'OutboxError';
+  /**
+   * With OUT_OF_ORDER from a bus that can tell: the sequence number of the last event of the symbol
+   * the bus holds (0: none). Below what the publisher's cursor says was acknowledged, the bus lost
+   * events (another or a wiped stream, another bus): the publisher then publishes the outbox again
+   * from its start, and the bus takes what it lacks and drops the rest as duplicates.
+   */
+  busLastEventSeq?: number;
   constructor(
     readonly code: OutboxErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { busLastEventSeq?: number },
   ) {
     super(message, options);
+    if (options?.busLastEventSeq !== undefined) this.busLastEventSeq = options.busLastEventSeq;
   }
 }

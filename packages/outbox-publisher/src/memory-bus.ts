@@ -68,7 +68,7 @@ export class MemoryBus implements Bus {
     if (last !== undefined) {
       if (msg.eventSeq <= last) return DUPLICATE;
       if (msg.eventSeq !== last + 1) {
-        throw new OutboxError('OUT_OF_ORDER', `message ${msg.id} follows ${msg.previousId ?? 'nothing'}, but the last message of ${msg.symbol} is ${messageId(msg.symbol, last)}`);
+        throw new OutboxError('OUT_OF_ORDER', `message ${msg.id} follows ${msg.previousId ?? 'nothing'}, but the last message of ${msg.symbol} is ${messageId(msg.symbol, last)}`, { busLastEventSeq: last });
       }
     }
     // What can fail (copying a released message, decoding its event) comes before the message is

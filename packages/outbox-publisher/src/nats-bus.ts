@@ -386,7 +386,7 @@ export class NatsJetStreamBus implements Bus {
           // after the duplicate window). The retry is checked by the subject's sequence instead.
           this.resync.set(p.symbol, { previousId: storedId, seq: last.seq });
         }
-        p.done(new OutboxError('OUT_OF_ORDER', refused));
+        p.done(new OutboxError('OUT_OF_ORDER', refused, { busLastEventSeq: Math.max(0, stored) }));
       },
       (err: unknown) => {
         p.done(new OutboxError('BUS_ERROR', `${refused}; looking up the subject's last message failed: ${(err as Error).message}`, { cause: err }));

@@ -512,8 +512,11 @@ export class Publisher {
     }
     this.failedAt = Math.max(this.failedAt, this.reader?.offset ?? 0);
     // Everything before the acknowledged prefix is safe; restart from the last cursor candidate.
-    const resumeAt = this.ackedOffset;
-    const resumeSeq = this.ackedEventSeq;
+    // Unless the bus says it holds less than that (a stream wiped or replaced, another bus than the
+    // cursor was written for): then from the outbox's start, the bus dropping what it holds.
+    const busBehind = err instanceof OutboxError && err.code === 'OUT_OF_ORDER' && err.busLastEventSeq !== undefined && err.busLastEventSeq < this.ackedEventSeq;
+    const resumeAt = busBehind ? 0 : this.ackedOffset;
+    const resumeSeq = busBehind ? 0 : this.ackedEventSeq;
     const delay = Math.min(this.backoffMax, this.backoffInitial * 2 ** Math.min(this.attempt, 30)) * (1 - this.jitter * Math.random());
     this.attempt++;
     clearTimeout(this.retryTimer);

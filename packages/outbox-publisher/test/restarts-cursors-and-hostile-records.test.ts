@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { codecByName, type LimitCommand } from '@gx3/codecs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { EventMessage, MemoryBus, NatsJetStreamBus, OutboxError, readCursor, type AckCallback, type Bus, type BusMessage } from '../src/index.js';
+import { EventMessage, MemoryBus, NatsJetStreamBus, OutboxError, readCursor, writeCursor, type AckCallback, type Bus, type BusMessage } from '../src/index.js';
 import { EventWriter, GatedBus, heldSeqs, openOutbox, publisher, range, removeTmpDirs, runCleanups, settle, sleep, tmpDir, trade, uniqueTag, until } from './helpers.js';
 import { freePort, manager, NatsServer, natsServerProblem, readStream, unavailable } from './nats-helpers.js';
 
@@ -216,6 +216,35 @@ describe('MemoryBus', () => {
     expect(ack.duplicate).toBe(false);
     expect(heldSeqs(bus, 'S')).toEqual([1]);
     expect(seen).toEqual([1]);
+  });
+});
+
+describe('a bus that holds less than the cursor says was acknowledged', () => {
+  it('gets the outbox again from its start: it ends holding every event once, in order (the cursor was for another bus)', async () => {
+    const dir = tmpDir();
+    const outbox = openOutbox(dir);
+    const w = new EventWriter(outbox);
+    w.commands('S', 5); // events 1..10
+    await outbox.sync();
+    // The cursor says events 1..6 were acknowledged (by a bus this one is not): the boundary after command 3.
+    const third = w.boundaries[2];
+    if (third === undefined) throw new Error('no boundary');
+    writeCursor(dir, { offset: third.offset, lastEventSeq: third.eventSeq, commits: 1, history: outbox.history });
+    // This bus holds events 1..2 only.
+    const bus = new MemoryBus({ retain: true });
+    const bytes = codecByName('binary');
+    for (const seq of [1, 2]) {
+      const b = bytes.encodeToBuffer(trade('S', 1, seq));
+      bus.publishNow(new EventMessage('S', seq, b, 0, b.length, bytes));
+    }
+    const errors: Error[] = [];
+    const p = publisher({ dir, bus, outbox, backoff: { initialMs: 1, maxMs: 5 }, onError: (e) => errors.push(e) });
+    p.start();
+    await until(() => heldSeqs(bus, 'S').length === 10, 5_000, 'every event held', () => ({ held: heldSeqs(bus, 'S'), errors: errors.map((e) => e.message) }));
+    expect(heldSeqs(bus, 'S')).toEqual(range(1, 10));
+    expect(errors[0]).toMatchObject({ code: 'OUT_OF_ORDER', busLastEventSeq: 2 });
+    await p.stop();
+    await outbox.close();
   });
 });
 

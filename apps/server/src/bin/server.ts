@@ -14,7 +14,27 @@ async function main(): Promise<void> {
     return;
   }
   const config = loadConfig(argv);
-  const server = await startServer(config);
+  // A signal that comes while the server is still starting (connecting to the bus, recovering)
+  // stops it once it has started, as any other: exit 0, not a death by the signal.
+  let signalled: string | undefined;
+  const early = (signal: string): void => {
+    signalled ??= signal;
+  };
+  process.on('SIGTERM', early);
+  process.on('SIGINT', early);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    // Asked to stop before it could start (the bus not answering, say): stopped as asked.
+    if (signalled !== undefined) {
+      process.stderr.write(`${signalled} during start-up: stopped (the start had failed: ${(err as Error).message})\n`);
+      process.exit(0);
+    }
+    throw err;
+  }
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
   const lines = [
     `gx3 exchange listening on ${server.url} (data ${config.dataDir}, durability ${config.durability}, codec ${config.codec}, bus ${config.bus})`,
     `instruments: ${config.instruments.map((i) => `${i.symbol} (price ${i.minPrice}..${i.maxPrice} ticks, qty <= ${i.maxQty})`).join(', ')}`,
@@ -43,6 +63,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => {
     stop('SIGINT');
   });
+  if (signalled !== undefined) stop(signalled);
 }
 
 /** A price inside the instrument's band for the example order (100, or the nearest band edge). */
