@@ -4,6 +4,13 @@
 import { BenchError } from './errors.js';
 
 export function runMain(main: () => Promise<void> | void): void {
+  // The output may fail too: a reader that stopped (`| head`) ends the command quietly; another
+  // error (a full disk: ENOSPC) is one line and exit 2 like any other, not an unhandled error event.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`error [${err.code ?? 'IO'}]: cannot write the output: ${err.message}\n`);
+    process.exit(2);
+  });
   Promise.resolve()
     .then(main)
     .catch((err: unknown) => {

@@ -25,10 +25,6 @@ runMain(async () => {
     throw new BenchError('BAD_ARGUMENT', (err as Error).message);
   }
   const mix = args.mix?.split(',').map((s) => (/^[0-9]+(\.[0-9]+)?$/.test(s) ? Number(s) : NaN));
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
   // Written as it is made, 10,000 lines a chunk, waiting for the pipe when it is full: a workload
   // of any size runs in the generator's own memory.
   let lines: string[] = [];
