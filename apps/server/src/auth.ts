@@ -93,6 +93,8 @@ export class RateLimiter {
     private readonly rate: number,
     private readonly burst: number,
     private readonly now: () => number = () => performance.now(),
+    /** What one bucket belongs to, for the messages. */
+    private readonly scope = 'API key',
   ) {}
 
   /** Takes `n` tokens for `key`, or throws RATE_LIMITED with the seconds to wait. */
@@ -106,10 +108,10 @@ export class RateLimiter {
       b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.rate);
       b.at = t;
     }
-    if (n > this.burst) throw new ApiError('RATE_LIMITED', `a request of ${n} orders is more than the burst of ${this.burst} allowed per API key`, 1);
+    if (n > this.burst) throw new ApiError('RATE_LIMITED', `a request of ${n} orders is more than the burst of ${this.burst} allowed per ${this.scope}`, 1);
     if (b.tokens < n) {
       const wait = Math.max(1, Math.ceil((n - b.tokens) / this.rate));
-      throw new ApiError('RATE_LIMITED', `rate limit of ${this.rate} requests per second (burst ${this.burst}) exceeded for this API key`, wait);
+      throw new ApiError('RATE_LIMITED', `rate limit of ${this.rate} requests per second (burst ${this.burst}) exceeded for this ${this.scope}`, wait);
     }
     b.tokens -= n;
   }

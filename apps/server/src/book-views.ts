@@ -19,6 +19,8 @@ interface TopView {
   asks: Map<number, number>;
   /** The update message that brought it to `seq`. */
   message: string;
+  /** Subscriptions at this depth: the view is dropped when the last one ends. */
+  subscribers: number;
 }
 
 export class BookViews {
@@ -26,7 +28,10 @@ export class BookViews {
 
   constructor(private readonly book: (symbol: string, depth: number) => BookSnapshot) {}
 
-  /** The snapshot for a new subscriber of `depth`; the view of that depth restarts from it if it was not kept up to date. */
+  /**
+   * The snapshot for a new subscriber of `depth` (counted: `release` ends the subscription); the
+   * view of that depth restarts from it if it was not kept up to date.
+   */
   snapshot(symbol: string, depth: number): BookSnapshot {
     const b = this.book(symbol, depth);
     let byDepth = this.views.get(symbol);
@@ -35,8 +40,24 @@ export class BookViews {
       this.views.set(symbol, byDepth);
     }
     const v = byDepth.get(depth);
-    if (v === undefined || v.seq !== b.seq) byDepth.set(depth, { seq: b.seq, bids: new Map(b.bids), asks: new Map(b.asks), message: '' });
+    if (v === undefined || v.seq !== b.seq) byDepth.set(depth, { seq: b.seq, bids: new Map(b.bids), asks: new Map(b.asks), message: '', subscribers: (v?.subscribers ?? 0) + 1 });
+    else v.subscribers++;
     return b;
+  }
+
+  /** A subscription of `depth` ended: the view is forgotten once it has no subscriber left. */
+  release(symbol: string, depth: number): void {
+    const byDepth = this.views.get(symbol);
+    const v = byDepth?.get(depth);
+    if (byDepth === undefined || v === undefined) return;
+    if (--v.subscribers <= 0) byDepth.delete(depth);
+  }
+
+  /** Views kept (for the tests: one per depth with subscribers). */
+  get size(): number {
+    let n = 0;
+    for (const byDepth of this.views.values()) n += byDepth.size;
+    return n;
   }
 
   /**
@@ -50,7 +71,7 @@ export class BookViews {
     if (v === undefined) {
       // Not subscribed through `snapshot` (cannot happen): what it was sent is unknown, so the
       // update carries the whole top.
-      v = { seq, bids: new Map(), asks: new Map(), message: '' };
+      v = { seq, bids: new Map(), asks: new Map(), message: '', subscribers: 0 };
       this.views.set(symbol, (byDepth ?? new Map<number, TopView>()).set(depth, v));
     }
     const b = this.book(symbol, depth);

@@ -92,6 +92,10 @@ export class Gateway {
   /** Each user's remembered keys, oldest first: the window is per user (another user's orders push none out). */
   private readonly clientOrderKeys = new Map<number, Set<string>>();
   private closing = false;
+  /** Each order's amendment under way (the next one of the same order waits for it). */
+  private readonly amending = new Map<string, Promise<OrderResult>>();
+  /** Amendments taken and not finished: a shutdown lets them finish before the engine closes. */
+  private readonly amendsInFlight = new Set<Promise<unknown>>();
 
   constructor(
     readonly engine: Engine,
@@ -166,6 +170,16 @@ export class Gateway {
     this.closing = true;
   }
 
+  /** Amendments taken and not finished (those waiting for an earlier one of the same order included). */
+  get amendmentsInFlight(): number {
+    return this.amendsInFlight.size;
+  }
+
+  /** Resolves once the amendments taken before stopIntake() have finished (their second commands included). */
+  async drained(): Promise<void> {
+    while (this.amendsInFlight.size > 0) await Promise.allSettled([...this.amendsInFlight]);
+  }
+
   instrument(symbol: string): InstrumentConfig {
     const inst = this.instruments.get(symbol);
     if (inst === undefined) throw new ApiError('UNKNOWN_SYMBOL', `unknown symbol ${JSON.stringify(symbol.slice(0, 40))}`);
@@ -191,16 +205,22 @@ export class Gateway {
       }
       return seen.result.then((r) => ({ ...r, duplicate: true }));
     }
-    const result = this.placeNew(user, req);
+    let taken = false;
+    const result = this.placeNew(user, req, () => {
+      taken = true;
+    });
+    // Remembered only once the engine took it: a refused command (never logged) leaves the id free
+    // at once, also for a later order of the same WebSocket frame.
+    if (!taken) return result;
     this.remember(user.id, key, { request, result });
-    // A refused command (never logged) may be retried with the same client order id.
+    // A command that fails after it was taken (a halt) may be retried with the same client order id.
     result.catch(() => {
       if (this.clientOrders.get(key)?.result === result) this.forget(user.id, key);
     });
     return result;
   }
 
-  private placeNew(user: User, req: PlaceOrder): Promise<OrderResult> {
+  private placeNew(user: User, req: PlaceOrder, onTaken?: () => void): Promise<OrderResult> {
     const orderId = this.nextOrderId.get(req.symbol) as number;
     // Literal objects of one shape per type (no spread): the engine's hot path sees few shapes.
     const cmd: Command =
@@ -209,6 +229,7 @@ export class Gateway {
         : { symbol: req.symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'market', side: req.side, qty: req.qty, stp: req.stp, clientOrderId: req.clientOrderId };
     return this.submit(cmd, () => {
       this.nextOrderId.set(req.symbol, orderId + 1);
+      onTaken?.();
     }).then((events) => ({ order: this.view(req.symbol, orderId), events }));
   }
 
@@ -219,13 +240,35 @@ export class Gateway {
 
   amend(user: User, symbol: string, orderId: number, req: AmendOrder): Promise<OrderResult> {
     this.ownOrder(user, symbol, orderId, true);
+    if (this.closing) return Promise.reject(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
+    // One amendment of an order at a time: a quantity alone may take two commands, the second at
+    // the price the view holds once the first is durable, and an amendment in between (a new
+    // price) would be undone by it.
+    const key = `${symbol}\u0000${orderId}`;
+    const before = this.amending.get(key);
+    const started = performance.now();
+    const run = (): Promise<OrderResult> => this.amendNow(user, symbol, orderId, req, started);
+    const result = before === undefined ? run() : before.then(run, run);
+    this.amending.set(key, result);
+    this.amendsInFlight.add(result);
+    const done = (): void => {
+      if (this.amending.get(key) === result) this.amending.delete(key);
+      this.amendsInFlight.delete(result);
+    };
+    result.then(done, done);
+    return result;
+  }
+
+  private amendNow(user: User, symbol: string, orderId: number, req: AmendOrder, started: number): Promise<OrderResult> {
     // The order as this gateway sees it may be older than the engine's (a fill, or another
     // amendment, may be processed and not durable yet), so what the request leaves out is resolved
     // by the engine: a quantity left out is qty 0, the quantity the order has left when the amend
     // is applied; and the book itself tells a reduction at the same price (which keeps time
     // priority) from a replace.
     const amend = (price: number, qty: number): Command => ({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price, qty });
-    if (req.price !== undefined) return this.command(amend(req.price, req.qty ?? 0), symbol, orderId);
+    if (req.price !== undefined) {
+      return this.submit(amend(req.price, req.qty ?? 0), undefined, true, started, true).then((events) => this.outcome(events, 'amend', symbol, orderId));
+    }
     const qty = req.qty as number;
     // A quantity alone: first as a reduction at whatever price the order has then (price 0). If it
     // is not one (the order has no more than `qty` left), it is a size increase at the order's
@@ -233,12 +276,17 @@ export class Gateway {
     // processed before it.
     // One request, one outcome in the metrics: the first attempt is counted only if it is the answer,
     // and the second is timed from the start of the first.
-    const started = performance.now();
-    return this.submit(amend(0, qty), undefined, false).then((events) => {
+    return this.submit(amend(0, qty), undefined, false, started, true).then((events) => {
       const refused = events.find((e) => e.type === 'rejected');
       const now = this.feeds.get(symbol)?.state.getOrder(orderId);
-      if (refused?.reason === 'AMEND_NOT_REDUCING' && now?.resting === true) {
-        return this.submit(amend(now.price, qty), undefined, true, started).then((second) => this.outcome(second, 'amend', symbol, orderId));
+      if (refused?.reason === 'AMEND_NOT_REDUCING') {
+        // Not a reduction, and the order ended meanwhile (canceled, filled): it is gone, as for a
+        // PATCH that came after.
+        if (now?.resting !== true) {
+          this.observe('amend', events, started);
+          throw new ApiError('ORDER_NOT_FOUND', `no open order ${orderId} on ${symbol}`);
+        }
+        return this.submit(amend(now.price, qty), undefined, true, started, true).then((second) => this.outcome(second, 'amend', symbol, orderId));
       }
       this.observe('amend', events, started);
       return this.outcome(events, 'amend', symbol, orderId);
@@ -268,10 +316,11 @@ export class Gateway {
   /** An order of `user` (404 if unknown, 403 if someone else's); with `live`, it must be resting. */
   private ownOrder(user: User, symbol: string, orderId: number, live: boolean): OrderState {
     const o = this.feed(symbol).state.getOrder(orderId);
-    if (o === undefined || (live && !o.resting)) {
-      throw new ApiError('ORDER_NOT_FOUND', live ? `no open order ${orderId} on ${symbol}` : `no order ${orderId} on ${symbol}`);
-    }
+    if (o === undefined) throw new ApiError('ORDER_NOT_FOUND', live ? `no open order ${orderId} on ${symbol}` : `no order ${orderId} on ${symbol}`);
+    // Ownership before liveness: another user's order answers the same whether it still rests or
+    // has ended, so that no one can watch another's orders fill or end by polling them.
     if (o.userId !== user.id) throw new ApiError('NOT_OWNER', `order ${orderId} on ${symbol} belongs to another user`);
+    if (live && !o.resting) throw new ApiError('ORDER_NOT_FOUND', `no open order ${orderId} on ${symbol}`);
     return o;
   }
 
@@ -296,8 +345,13 @@ export class Gateway {
    * it. Its outcome and its time since `started` go to the metrics: a refusal always, the events
    * only with `observeEvents` (an attempt that another may follow is counted by its caller).
    */
-  private submit(cmd: Command, taken?: () => void, observeEvents = true, started = performance.now()): Promise<Event[]> {
-    if (this.closing) return Promise.reject(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
+  /**
+   * With `continuing` (a command of a request already taken: an amendment's), a shutdown does not
+   * refuse it, and a full mailbox is waited for instead of answered BACKPRESSURE (part of the
+   * request may be logged already).
+   */
+  private submit(cmd: Command, taken?: () => void, observeEvents = true, started = performance.now(), continuing = false): Promise<Event[]> {
+    if (this.closing && !continuing) return Promise.reject(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
     let actor: SymbolActor;
     try {
       actor = this.actorOf(cmd.symbol);
@@ -323,6 +377,9 @@ export class Gateway {
         return events;
       },
       (err: unknown) => {
+        if (continuing && err instanceof EngineError && err.code === 'MAILBOX_FULL') {
+          return actor.waitForProcessed(actor.processedSeq + 1).then(() => this.submit(cmd, taken, observeEvents, started, true));
+        }
         this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
         throw engineToApi(err);
       },

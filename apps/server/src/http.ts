@@ -208,7 +208,17 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     const user = authenticate(req);
     const { symbol, orderId } = req.params as { symbol: string; orderId: string };
     const id = parseOrderId(orderId);
-    return answer(reply, gateway.amend(user, symbol, id, parseAmendOrder(req.body, gateway.instrument(symbol))));
+    const amend = parseAmendOrder(req.body, gateway.instrument(symbol));
+    // A quantity alone may take two engine commands (a reduction, then a replace): a second token.
+    if (amend.price === undefined) {
+      try {
+        limiter.take(req.headers['x-api-key'] as string);
+      } catch (err) {
+        metrics.rateLimited.inc();
+        throw err;
+      }
+    }
+    return answer(reply, gateway.amend(user, symbol, id, amend));
   }));
 
   app.get('/v1/orders/:symbol/:orderId', { onRequest: [noBody, auth], schema: { params: orderParams } }, handle((req) => {

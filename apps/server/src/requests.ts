@@ -51,9 +51,20 @@ function enumOf<T extends string>(o: Record<string, unknown>, field: string, val
   return v as T;
 }
 
+/** What a value that is not the expected one is, in a few words. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return 'a string';
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'object') return 'an object';
+  return typeof v;
+}
+
 /** A positive safe integer (prices are ticks, quantities lots). */
 export function positiveInt(v: unknown, field: string): number {
-  if (typeof v !== 'number') throw invalid(field, `must be a number, got ${typeof v === 'string' ? 'a string' : JSON.stringify(v) ?? typeof v}`);
+  // The wrong value is described by its kind, never printed: a deeply nested one cannot be stringified.
+  if (typeof v !== 'number') throw invalid(field, `must be a number, got ${kindOf(v)}`);
   if (!Number.isInteger(v)) throw invalid(field, `must be a whole number of ${field === 'price' || field.endsWith('.price') ? 'ticks' : 'lots'}, got ${v}`);
   if (!Number.isSafeInteger(v)) throw invalid(field, `must be at most 2^53 - 1, got ${v}`);
   if (v <= 0) throw invalid(field, `must be positive, got ${v}`);

@@ -109,6 +109,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     metrics,
     logger,
     maxPayload: config.bodyLimit,
+    frameRate: { rate: config.rateLimit, burst: config.rateBurst },
     ...(options.wsMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.wsMaxBufferedBytes }),
   });
   app.server.on('upgrade', (req, socket, head) => {
@@ -137,6 +138,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       gateway.stopIntake();
       // In-flight HTTP requests finish (their commands were taken and become durable below).
       const httpClosed = app.close();
+      // Amendments under way finish first: the second command of one may not be submitted yet.
+      await gateway.drained();
       await engine.close();
       // The WebSocket connections are closed before waiting for the HTTP server: its close waits
       // for every connection it accepted, upgraded ones included, so it would wait forever.

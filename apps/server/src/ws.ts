@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { KeyStore, RateLimiter, User } from './auth.js';
+import { RateLimiter, type KeyStore, type User } from './auth.js';
 import { orderResultMembers } from './answer-json.js';
 import { BookViews } from './book-views.js';
 import { ApiError } from './errors.js';
@@ -29,7 +29,16 @@ export interface WsDeps {
    * that sends and never reads would otherwise hold its answers in the server's memory without end.
    */
   readonly maxBufferedBytes?: number;
+  /**
+   * Each connection's own limit on the frames the key's limit does not count (ping, auth,
+   * subscribe, unsubscribe), anonymous connections included: requests a second and burst
+   * (default: the key's, 5,000 and 10,000). A book subscription costs one more per 1,000 levels.
+   */
+  readonly frameRate?: { readonly rate: number; readonly burst: number };
 }
+
+/** Failed `auth` frames after which a connection is closed (1008): keys cannot be guessed on one connection. */
+const MAX_AUTH_FAILURES = 5;
 
 /** A client whose unsent data exceeds this loses its market data subscriptions (it must resubscribe). */
 const SLOW_CONSUMER_BYTES = 16 * 1024 * 1024;
@@ -46,6 +55,9 @@ interface Client {
   readonly books: Map<string, number>;
   orders: boolean;
   corked: boolean;
+  /** The connection's own bucket for the frames the key's limit does not count. */
+  readonly frames: RateLimiter;
+  authFailures: number;
 }
 
 type Reply = Record<string, unknown>;
@@ -123,7 +135,8 @@ export class WsApi {
   }
 
   private connected(ws: WebSocket, user: User | undefined, key: string | undefined): void {
-    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false };
+    const rate = this.deps.frameRate ?? { rate: 5000, burst: 10_000 };
+    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false, frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'), authFailures: 0 };
     this.clients.add(client);
     this.deps.metrics.wsConnections.inc();
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -136,6 +149,7 @@ export class WsApi {
     });
     ws.on('close', () => {
       this.clients.delete(client);
+      this.dropBooks(client);
       this.deps.metrics.wsConnections.dec();
     });
     ws.on('error', (err) => {
@@ -173,11 +187,23 @@ export class WsApi {
     switch (m.op) {
       case 'ping':
         onlyFields(m, ['op', 'id']);
+        this.frameLimit(client, 1);
         this.send(client, { id, pong: true });
         return;
       case 'auth': {
         onlyFields(m, ['op', 'id', 'key']);
-        const user = this.deps.keys.authenticate(m.key);
+        this.frameLimit(client, 1);
+        let user: User;
+        try {
+          user = this.deps.keys.authenticate(m.key);
+        } catch (err) {
+          if (++client.authFailures >= MAX_AUTH_FAILURES) {
+            this.replyError(client, id, err);
+            client.ws.close(1008, 'too many failed authentications');
+            return;
+          }
+          throw err;
+        }
         client.user = user;
         client.key = m.key as string;
         this.send(client, { id, ok: true, user: user.name });
@@ -230,7 +256,8 @@ export class WsApi {
       }
       case 'amend': {
         const user = this.requireUser(client);
-        this.rateLimit(client, 1);
+        // A quantity alone may take two engine commands (a reduction, then a replace): two tokens.
+        this.rateLimit(client, m.price === undefined ? 2 : 1);
         const { symbol, orderId } = target(m, ['op', 'id', 'symbol', 'orderId', 'qty', 'price']);
         const amend = parseAmendOrder({ ...(m.qty === undefined ? {} : { qty: m.qty }), ...(m.price === undefined ? {} : { price: m.price }) }, gateway.instrument(symbol));
         this.answer(client, id, gateway.amend(user, symbol, orderId, amend));
@@ -238,6 +265,7 @@ export class WsApi {
       }
       case 'subscribe':
       case 'unsubscribe':
+        this.frameLimit(client, m.op === 'subscribe' && m.channel === 'book' && typeof m.depth === 'number' ? 1 + Math.floor(Math.min(m.depth, MAX_BOOK_DEPTH) / 1000) : 1);
         this.subscription(client, m, id, m.op === 'subscribe');
         return;
       default:
@@ -261,7 +289,7 @@ export class WsApi {
     gateway.instrument(symbol);
     if (!on) {
       if (channel === 'trades') client.trades.delete(symbol);
-      else client.books.delete(symbol);
+      else this.dropBook(client, symbol);
       this.send(client, { id, ok: true, channel, symbol, subscribed: false });
       return;
     }
@@ -273,6 +301,8 @@ export class WsApi {
     // The depth is checked before subscribing: a bad one must not leave a subscription without a snapshot.
     const depth = m.depth !== undefined ? positiveInt(m.depth, 'depth') : 1000;
     if (depth > MAX_BOOK_DEPTH) throw invalid('depth', `must be in 1..${MAX_BOOK_DEPTH}`);
+    // A subscription at another depth replaces the symbol's first one.
+    this.dropBook(client, symbol);
     client.books.set(symbol, depth);
     this.send(client, { id, ok: true, channel, symbol, subscribed: true });
     this.send(client, { type: 'book.snapshot', ...this.bookViews.snapshot(symbol, depth) });
@@ -286,7 +316,7 @@ export class WsApi {
       if (c.ws.bufferedAmount > SLOW_CONSUMER_BYTES && (c.trades.size > 0 || c.books.size > 0)) {
         // Market data only: its own order updates still reach it below.
         c.trades.clear();
-        c.books.clear();
+        this.dropBooks(c);
         this.send(c, { error: { code: 'SLOW_CONSUMER', message: 'market data subscriptions dropped: the connection is not reading fast enough; resubscribe' } });
       }
       if (u.trades.length > 0 && c.trades.has(u.symbol)) {
@@ -309,9 +339,31 @@ export class WsApi {
     if (u.l2 !== undefined) this.bookViews.prune(u.symbol, u.l2.seq);
   }
 
+  /** Ends the client's book subscription of `symbol`, if any (its depth's view is kept only while subscribed). */
+  private dropBook(client: Client, symbol: string): void {
+    const depth = client.books.get(symbol);
+    if (depth === undefined) return;
+    client.books.delete(symbol);
+    this.bookViews.release(symbol, depth);
+  }
+
+  private dropBooks(client: Client): void {
+    for (const symbol of [...client.books.keys()]) this.dropBook(client, symbol);
+  }
+
   private requireUser(client: Client): User {
     if (client.user === undefined) throw new ApiError('UNAUTHORIZED', 'authenticate first: the x-api-key header, ?apiKey= or {"op":"auth","key":...}');
     return client.user;
+  }
+
+  /** Takes `n` of the connection's own tokens (RATE_LIMITED when it has too few). */
+  private frameLimit(client: Client, n: number): void {
+    try {
+      client.frames.take('frames', n);
+    } catch (err) {
+      this.deps.metrics.rateLimited.inc();
+      throw err;
+    }
   }
 
   private rateLimit(client: Client, n: number): void {

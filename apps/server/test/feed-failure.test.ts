@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { nodeFileIO, type FileIO } from '@gx3/wal';
 import { resolveConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
-import { ALICE, API_KEYS, Client, removeTmpDirs, request, SEGMENT, SYM, TEST_INSTRUMENT, tmpDir, until } from './helpers.js';
+import { ALICE, API_KEYS, Client, pathAwareIO, removeTmpDirs, request, SEGMENT, SYM, TEST_INSTRUMENT, tmpDir, until } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -17,20 +17,13 @@ afterEach(async () => {
 
 /** A file layer whose reads of outbox files (paths under `/ev/`) fail with EIO while `fail.ev` is set. */
 function failingReads(): { io: FileIO; fail: { ev: boolean } } {
-  const paths = new Map<number, string>();
   const fail = { ev: false };
-  const io: FileIO = {
-    ...nodeFileIO,
-    open: (p, flags) => {
-      const fd = nodeFileIO.open(p, flags);
-      paths.set(fd, p);
-      return fd;
-    },
+  const io = pathAwareIO((pathOf) => ({
     read: (fd, buf, offset, length, position) => {
-      if (fail.ev && (paths.get(fd) ?? '').includes('/ev/')) throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
+      if (fail.ev && pathOf(fd).includes('/ev/')) throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
       return nodeFileIO.read(fd, buf, offset, length, position);
     },
-  };
+  }));
   return { io, fail };
 }
 

@@ -486,19 +486,29 @@ export class ServerProcess {
  * alone (paths under `/cmd/`: `holdCmd`) or all of them (`holdAll`): a command then stays processed
  * but not durable for as long as the test wants.
  */
-export function gatedIO(): { io: FileIO; gate: { holdCmd: boolean; holdAll: boolean }; release: () => void; held: () => number } {
+/**
+ * The real file layer with some operations replaced by `make`, which is given the path each open
+ * descriptor was opened with (to act on one log's files only: `/cmd/`, `/ev/`).
+ */
+export function pathAwareIO(make: (pathOf: (fd: number) => string) => Partial<FileIO>): FileIO {
   const paths = new Map<number, string>();
-  const queue: (() => void)[] = [];
-  const gate = { holdCmd: false, holdAll: false };
-  const io: FileIO = {
+  return {
     ...nodeFileIO,
     open: (p, flags) => {
       const fd = nodeFileIO.open(p, flags);
       paths.set(fd, p);
       return fd;
     },
+    ...make((fd) => paths.get(fd) ?? ''),
+  };
+}
+
+export function gatedIO(): { io: FileIO; gate: { holdCmd: boolean; holdAll: boolean }; release: () => void; held: () => number } {
+  const queue: (() => void)[] = [];
+  const gate = { holdCmd: false, holdAll: false };
+  const io = pathAwareIO((pathOf) => ({
     sync: (fd, done) => {
-      const isCmd = (paths.get(fd) ?? '').includes('/cmd/');
+      const isCmd = pathOf(fd).includes('/cmd/');
       if (gate.holdAll || (gate.holdCmd && isCmd)) {
         queue.push(() => {
           nodeFileIO.sync(fd, done);
@@ -507,7 +517,7 @@ export function gatedIO(): { io: FileIO; gate: { holdCmd: boolean; holdAll: bool
       }
       nodeFileIO.sync(fd, done);
     },
-  };
+  }));
   return {
     io,
     gate,

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config.js';
 import { startServer as startRaw } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, book, Client, gatedIO, removeTmpDirs, SEGMENT, silentLogger, start, SYM, TEST_INSTRUMENT, tmpDir, trades, until, WsClient, wsUrl, type TestServer, type WsMsg } from './helpers.js';
+import { ALICE, API_KEYS, BOB, book, Client, gatedIO, pathAwareIO, removeTmpDirs, SEGMENT, silentLogger, start, SYM, TEST_INSTRUMENT, tmpDir, trades, until, WsClient, wsUrl, type TestServer, type WsMsg } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -218,7 +218,8 @@ describe('shutdown with WebSocket orders in flight', () => {
       else ws.send({ op: 'amend', id: `o${i}`, symbol: SYM, orderId: resting, price: 1000 + i + 1 });
     }
     const before = actor.processedSeq;
-    await until(() => actor.processedSeq >= before + n * (kind === 'array' ? 2 : 1), 'the orders processed');
+    // Taken: processed, or (amendments of one order, carried out one at a time) waiting their turn.
+    await until(() => actor.processedSeq >= before + n * (kind === 'array' ? 2 : 1) || (kind === 'amend' && server.gateway.amendmentsInFlight >= n), 'the orders taken');
     const closing = server.close();
     shut.closing = closing;
     await until(() => g.held() > 0, 'a held fsync');
@@ -347,22 +348,15 @@ describe('concurrent order entry', () => {
 describe('a feed that fails in the middle of a batch', () => {
   it('sends what it applied before the failure: GET /v1/book at the same seq equals what book subscribers hold', async () => {
     const { nodeFileIO } = await import('@gx3/wal');
-    const paths = new Map<number, string>();
     const fail = { on: false };
-    const io = {
-      ...nodeFileIO,
-      open: (p: string, flags: string) => {
-        const fd = nodeFileIO.open(p, flags);
-        paths.set(fd, p);
-        return fd;
-      },
+    const io = pathAwareIO((pathOf) => ({
       // While `fail.on`: reads of the outbox's segments after its first fail (EIO).
-      read: (fd: number, buf: Buffer, offset: number, length: number, position: number) => {
-        const p = paths.get(fd) ?? '';
+      read: (fd, buf, offset, length, position) => {
+        const p = pathOf(fd);
         if (fail.on && p.includes('/ev/') && !p.endsWith('00000000000000000000.wal')) throw Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
         return nodeFileIO.read(fd, buf, offset, length, position);
       },
-    };
+    }));
     const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: tmpDir(), apiKeys: API_KEYS, instruments: [TEST_INSTRUMENT], rateBurst: 100_000, rateLimit: 100_000 });
     const server = await startRaw(config, { logger: silentLogger, engine: { segmentSize: SEGMENT, io } });
     closers.unshift(() => server.close());
