@@ -69,7 +69,7 @@ export class DataDirLock {
       throw new EngineError('INVALID_CONFIG', `cannot resolve the data directory ${dataDir}: ${(err as Error).message}`, { cause: err });
     }
     const file = path.join(key, LOCK_FILE);
-    if (heldHere.has(key)) throw locked(file, `an engine of this process (pid ${process.pid}) has it open`);
+    if (heldHere.has(key)) throw locked(file, `an engine of this process (pid ${process.pid})`);
     heldHere.add(key); // before waiting for the guard: a second open in this process is refused meanwhile
     let guard: net.Server | undefined;
     try {

@@ -260,7 +260,7 @@ function publisherSuite(id: string, busName: 'memory' | 'nats'): SuiteDef {
 }
 
 export const CORE_SUITES: SuiteDef[] = [
-  bookSuite('book-w1', 'order book: W1 replay (55% limit, 30% cancel, 15% IOC; 1M operations)', {}),
+  bookSuite('book-w1', 'order book: W1 replay (55% limit, 30% cancel, 15% aggressive limit; 1M operations)', {}),
   bookSuite('book-w2', 'order book: W2 replay (every operation kind, seed 7)', W2),
   codecsSuite,
   walSuite,
