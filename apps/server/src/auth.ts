@@ -97,8 +97,28 @@ export class RateLimiter {
     private readonly scope = 'API key',
   ) {}
 
-  /** Takes `n` tokens for `key`, or throws RATE_LIMITED with the seconds to wait. */
+  /** Takes `n` tokens for `key` (at least 1), or throws RATE_LIMITED with the seconds to wait. */
   take(key: string, n = 1): void {
+    const b = this.bucket(key);
+    if (!(n >= 1)) n = 1;
+    if (n > this.burst) throw new ApiError('RATE_LIMITED', `a request of ${n} orders is more than the burst of ${this.burst} allowed per ${this.scope}`, 1);
+    if (b.tokens < n) {
+      const wait = Math.max(1, Math.ceil((n - b.tokens) / this.rate));
+      throw new ApiError('RATE_LIMITED', `rate limit of ${this.rate} requests per second (burst ${this.burst}) exceeded for this ${this.scope}`, wait);
+    }
+    b.tokens -= n;
+  }
+
+  /**
+   * Charges `n` more tokens for `key` without refusing (the bucket may go below zero: the next
+   * requests wait longer): for the cost of a request found once it was taken (its second engine
+   * command, the depth of a book subscription), whatever the burst.
+   */
+  charge(key: string, n: number): void {
+    if (n > 0) this.bucket(key).tokens -= n;
+  }
+
+  private bucket(key: string): { tokens: number; at: number } {
     const t = this.now();
     let b = this.buckets.get(key);
     if (b === undefined) {
@@ -108,11 +128,6 @@ export class RateLimiter {
       b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.rate);
       b.at = t;
     }
-    if (n > this.burst) throw new ApiError('RATE_LIMITED', `a request of ${n} orders is more than the burst of ${this.burst} allowed per ${this.scope}`, 1);
-    if (b.tokens < n) {
-      const wait = Math.max(1, Math.ceil((n - b.tokens) / this.rate));
-      throw new ApiError('RATE_LIMITED', `rate limit of ${this.rate} requests per second (burst ${this.burst}) exceeded for this ${this.scope}`, wait);
-    }
-    b.tokens -= n;
+    return b;
   }
 }

@@ -91,7 +91,9 @@ export class BookViews {
   prune(symbol: string, seq: number): void {
     const byDepth = this.views.get(symbol);
     if (byDepth === undefined) return;
-    for (const [d, v] of byDepth) if (v.seq !== seq) byDepth.delete(d);
+    // A view with subscribers is kept even if it was not brought to `seq` (its subscribers were all
+    // closing): the next update diffs from what it holds, and `release` drops it with the last one.
+    for (const [d, v] of byDepth) if (v.seq !== seq && v.subscribers <= 0) byDepth.delete(d);
   }
 }
 

@@ -378,7 +378,14 @@ export class Gateway {
       },
       (err: unknown) => {
         if (continuing && err instanceof EngineError && err.code === 'MAILBOX_FULL') {
-          return actor.waitForProcessed(actor.processedSeq + 1).then(() => this.submit(cmd, taken, observeEvents, started, true));
+          return actor.waitForProcessed(actor.processedSeq + 1).then(
+            () => this.submit(cmd, taken, observeEvents, started, true),
+            (halted: unknown) => {
+              // The symbol halted (or the engine closed) while waiting: refused as any other command.
+              this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
+              throw engineToApi(halted);
+            },
+          );
         }
         this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
         throw engineToApi(err);

@@ -210,14 +210,8 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     const id = parseOrderId(orderId);
     const amend = parseAmendOrder(req.body, gateway.instrument(symbol));
     // A quantity alone may take two engine commands (a reduction, then a replace): a second token.
-    if (amend.price === undefined) {
-      try {
-        limiter.take(req.headers['x-api-key'] as string);
-      } catch (err) {
-        metrics.rateLimited.inc();
-        throw err;
-      }
-    }
+    // (charged without refusing: a burst of 1 must still allow it).
+    if (amend.price === undefined) limiter.charge(req.headers['x-api-key'] as string, 1);
     return answer(reply, gateway.amend(user, symbol, id, amend));
   }));
 

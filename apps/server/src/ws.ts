@@ -256,8 +256,10 @@ export class WsApi {
       }
       case 'amend': {
         const user = this.requireUser(client);
-        // A quantity alone may take two engine commands (a reduction, then a replace): two tokens.
-        this.rateLimit(client, m.price === undefined ? 2 : 1);
+        this.rateLimit(client, 1);
+        // A quantity alone may take two engine commands (a reduction, then a replace): a second
+        // token, charged without refusing (a burst of 1 must still allow it).
+        if (m.price === undefined) this.deps.limiter.charge(client.key as string, 1);
         const { symbol, orderId } = target(m, ['op', 'id', 'symbol', 'orderId', 'qty', 'price']);
         const amend = parseAmendOrder({ ...(m.qty === undefined ? {} : { qty: m.qty }), ...(m.price === undefined ? {} : { price: m.price }) }, gateway.instrument(symbol));
         this.answer(client, id, gateway.amend(user, symbol, orderId, amend));
@@ -265,7 +267,7 @@ export class WsApi {
       }
       case 'subscribe':
       case 'unsubscribe':
-        this.frameLimit(client, m.op === 'subscribe' && m.channel === 'book' && typeof m.depth === 'number' ? 1 + Math.floor(Math.min(m.depth, MAX_BOOK_DEPTH) / 1000) : 1);
+        this.frameLimit(client, 1);
         this.subscription(client, m, id, m.op === 'subscribe');
         return;
       default:
@@ -301,6 +303,8 @@ export class WsApi {
     // The depth is checked before subscribing: a bad one must not leave a subscription without a snapshot.
     const depth = m.depth !== undefined ? positiveInt(m.depth, 'depth') : 1000;
     if (depth > MAX_BOOK_DEPTH) throw invalid('depth', `must be in 1..${MAX_BOOK_DEPTH}`);
+    // A deep snapshot costs more: one more token per 1,000 levels (charged once the depth is known good).
+    client.frames.charge('frames', Math.floor(depth / 1000));
     // A subscription at another depth replaces the symbol's first one.
     this.dropBook(client, symbol);
     client.books.set(symbol, depth);

@@ -55,7 +55,9 @@ function resetCursorAhead(evDir: string, cursorDir: string, actor: SymbolActor):
   if (cursor.offset <= actor.durableEventOffset) return;
   // A cursor of another history (kept in a cursorDir while the data directory was replaced): its
   // offset says nothing of this outbox, and the publisher sets it aside (publishing from the start).
-  if (cursor.history !== undefined && cursor.history !== actor.outbox.history) return;
+  // (A cursor of the history before this outbox's last renewal is its own: a crash between the
+  // renewal below and the cursor's write leaves it so.)
+  if (cursor.history !== undefined && cursor.history !== actor.outbox.history && cursor.history !== actor.outbox.previousHistory) return;
   // A new history first, then the cursor written for it: a crash between the two leaves the old
   // cursor, still ahead, and the next open does this again.
   actor.outbox.renewHistory();

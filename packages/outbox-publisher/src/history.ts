@@ -16,6 +16,15 @@ const FORMAT = /^[0-9a-f]{32}$/;
 
 /** The history id kept in `dir`, or undefined if there is none (an outbox made before history ids). */
 export function readHistory(dir: string): string | undefined {
+  return readHistories(dir)?.current;
+}
+
+/**
+ * The history ids kept in `dir`: the current one and, after a renewal, the one before it (a second
+ * line), or undefined if there is none. The previous id lets a cursor written for it (a crash in the
+ * middle of a renewal) still be known as this outbox's own.
+ */
+export function readHistories(dir: string): { current: string; previous?: string } | undefined {
   const file = path.join(dir, HISTORY_FILE);
   let text: string;
   try {
@@ -24,9 +33,12 @@ export function readHistory(dir: string): string | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new OutboxError('HISTORY_IO', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
   }
-  const id = text.trim();
-  if (!FORMAT.test(id)) throw new OutboxError('HISTORY_CORRUPT', `${file} does not hold a history id (32 hex digits): ${JSON.stringify(text.slice(0, 40))}`);
-  return id;
+  const lines = text.trim().split('\n');
+  const [current, previous] = lines;
+  if (lines.length > 2 || current === undefined || !FORMAT.test(current) || (previous !== undefined && !FORMAT.test(previous))) {
+    throw new OutboxError('HISTORY_CORRUPT', `${file} does not hold a history id (32 hex digits, and at most the previous one on a second line): ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  return previous === undefined ? { current } : { current, previous };
 }
 
 /** The history id of the outbox in `dir`, made (atomically, synced) if it has none yet. */
@@ -43,8 +55,9 @@ export function ensureHistory(dir: string): string {
 export function renewHistory(dir: string): string {
   const id = crypto.randomBytes(16).toString('hex');
   const file = path.join(dir, HISTORY_FILE);
+  const before = readHistory(dir);
   try {
-    replaceFileSync(file, `${id}\n`);
+    replaceFileSync(file, before === undefined ? `${id}\n` : `${id}\n${before}\n`);
   } catch (err) {
     throw new OutboxError('HISTORY_IO', `cannot write ${file}: ${(err as Error).message}`, { cause: err });
   }

@@ -376,7 +376,14 @@ export class NatsJetStreamBus implements Bus {
           return;
         }
         const storedId = last?.header.get('Nats-Msg-Id');
-        const stored = eventSeqOf(storedId);
+        let stored = eventSeqOf(storedId);
+        if (last === null) {
+          // An empty subject: lost events, or a purge (or an age limit) that kept nothing. The
+          // refusal names the last id JetStream still knows (it keeps it across a purge): at or
+          // past this event, the event was stored; none (or another symbol's), the bus holds nothing.
+          const known = /wrong last msg ID: ?(\S*)/.exec(refused)?.[1];
+          if (known !== undefined && known.startsWith(`${p.symbol}:`)) stored = eventSeqOf(known);
+        }
         if (stored >= p.eventSeq) {
           p.done(null, DUPLICATE);
           return;

@@ -6,7 +6,7 @@
 import { codecByName, type Codec, type CodecName, type CmdEndEvent, type Event } from '@gx3/codecs';
 import { WalWriter, type WalOptions } from '@gx3/wal';
 import { OutboxError } from './errors.js';
-import { ensureHistory, renewHistory } from './history.js';
+import { ensureHistory, readHistories, renewHistory } from './history.js';
 
 export interface OutboxOptions extends WalOptions {
   /** The codec of the stored events (default `binary`). */
@@ -41,6 +41,11 @@ export class EventOutbox {
   /** The id of this outbox's history (history.ts), made when the outbox was first opened. */
   get history(): string {
     return this.historyId;
+  }
+
+  /** The history id before the last renewal (undefined if it was never renewed). */
+  get previousHistory(): string | undefined {
+    return readHistories(this.log.dir)?.previous;
   }
 
   /** Starts a new history (see `renewHistory`): for an outbox that lost events a bus may hold. */
