@@ -7,7 +7,7 @@ import { Side } from '@gx3/orderbook';
 import { KeyStore } from '../src/auth.js';
 import { resolveConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, book, Client, gatedIO, removeTmpDirs, request, SEGMENT, silentLogger, SYM, TEST_INSTRUMENT, tmpDir, until, within, WsClient, wsUrl, type WsMsg } from './helpers.js';
+import { ALICE, API_KEYS, BOB, book, Client, gatedIO, removeTmpDirs, request, SEGMENT, silentLogger, SYM, TEST_INSTRUMENT, tmpDir, until, within, WsClient, wsUrl, type WsMsg, metricSample } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -41,22 +41,10 @@ function openGate(g: Gate): void {
   g.release();
 }
 
-/** The value of `name{labels}` in a Prometheus text exposition (label order ignored), or undefined. */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const got: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) got[l[1] as string] = l[2] as string;
-    const keys = Object.keys(labels);
-    if (keys.length === Object.keys(got).length && keys.every((k) => got[k] === labels[k])) return Number(m[3]);
-  }
-  return undefined;
-}
 
 async function commandCount(base: string, kind: string, outcome: string): Promise<number> {
   const text = (await request(base, 'GET', '/metrics')).text;
-  return sample(text, 'gx3_commands_total', { kind, outcome }) ?? 0;
+  return metricSample(text, 'gx3_commands_total', { kind, outcome }) ?? 0;
 }
 
 /** The engine's book as aggregated levels (best first), to compare with GET /v1/book. */

@@ -527,3 +527,16 @@ export function gatedIO(): { io: FileIO; gate: { holdCmd: boolean; holdAll: bool
     held: () => queue.length,
   };
 }
+
+/** The value of `name{labels}` in a Prometheus text exposition (label order ignored), or undefined. */
+export function metricSample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const got: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) got[l[1] as string] = l[2] as string;
+    const keys = Object.keys(labels);
+    if (keys.length === Object.keys(got).length && keys.every((k) => got[k] === labels[k])) return Number(m[3]);
+  }
+  return undefined;
+}

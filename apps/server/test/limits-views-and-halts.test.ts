@@ -8,7 +8,7 @@ import { KeyStore } from '../src/auth.js';
 import { resolveConfig } from '../src/config.js';
 import { ApiError } from '../src/errors.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { ALICE, API_KEYS, Client, pathAwareIO, removeTmpDirs, request, SEGMENT, silentLogger, sleep, start, SYM, TEST_INSTRUMENT, tmpDir, until, WsClient, wsUrl, type WsMsg } from './helpers.js';
+import { ALICE, API_KEYS, Client, pathAwareIO, removeTmpDirs, request, SEGMENT, silentLogger, sleep, start, SYM, TEST_INSTRUMENT, tmpDir, until, WsClient, wsUrl, type WsMsg, metricSample } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -17,20 +17,9 @@ afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c();
 });
 
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const got: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) got[l[1] as string] = l[2] as string;
-    const keys = Object.keys(labels);
-    if (keys.length === Object.keys(got).length && keys.every((k) => got[k] === labels[k])) return Number(m[3]);
-  }
-  return undefined;
-}
 
 async function metric(base: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  return sample((await request(base, 'GET', '/metrics')).text, name, labels) ?? 0;
+  return metricSample((await request(base, 'GET', '/metrics')).text, name, labels) ?? 0;
 }
 
 // ---------------------------------------------------------------------------------------------
