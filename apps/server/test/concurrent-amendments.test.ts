@@ -7,7 +7,7 @@ import { Side } from '@gx3/orderbook';
 import { KeyStore } from '../src/auth.js';
 import { resolveConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, book, Client, gatedIO, removeTmpDirs, request, SEGMENT, silentLogger, SYM, TEST_INSTRUMENT, tmpDir, until, within, WsClient, wsUrl, type WsMsg, metricSample } from './helpers.js';
+import { ALICE, API_KEYS, BOB, book, Client, gatedIO, removeTmpDirs, request, SEGMENT, silentLogger, SYM, TEST_INSTRUMENT, tmpDir, until, within, WsClient, wsUrl, type Res, type WsMsg, metricSample } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -205,7 +205,11 @@ describe('PATCH racing DELETE', () => {
 });
 
 describe('PATCH racing a fill by another user', () => {
-  it('a PATCH {qty} increase against a partial fill processed between its two commands: the new open quantity, the fill kept', async () => {
+  /**
+   * Alice's resting sell of 10 at 1000 gets a PATCH {qty: 15}; Bob's buy of `fillQty` at 1000 is
+   * processed between the PATCH's two commands. Resolves with both answers once all is durable.
+   */
+  async function growAgainstFill(fillQty: number): Promise<{ server: Awaited<ReturnType<typeof startGated>>['server']; actor: Awaited<ReturnType<typeof startGated>>['actor']; orderId: number; rg: Res; rf: Res }> {
     const { server, g, actor } = await startGated();
     const alice = new Client(server.url, ALICE);
     const bob = new Client(server.url, BOB);
@@ -214,39 +218,31 @@ describe('PATCH racing a fill by another user', () => {
     const before = actor.processedSeq;
     const grow = alice.amend(a.order.orderId, { qty: 15 });
     await until(() => actor.processedSeq >= before + 1, 'the reduction attempt');
-    const fill = bob.post({ side: 'buy', price: 1000, qty: 6 });
+    const fill = bob.post({ side: 'buy', price: 1000, qty: fillQty });
     await until(() => actor.processedSeq >= before + 2, 'the fill');
     g.release();
     await until(() => actor.durableSeq >= before + 1 && actor.processedSeq >= before + 3, 'the second attempt to be processed');
     openGate(g);
     const [rg, rf] = await Promise.all([grow, fill]);
+    return { server, actor, orderId: a.order.orderId, rg, rf };
+  }
+
+  it('a PATCH {qty} increase against a partial fill processed between its two commands: the new open quantity, the fill kept', async () => {
+    const { server, actor, orderId, rg, rf } = await growAgainstFill(6);
     expect(rf.status).toBe(200);
     expect(rf.body.order).toMatchObject({ status: 'filled', filledQty: 6 });
     expect(rg.status).toBe(200);
-    const o = await alice.order(a.order.orderId);
+    const o = await new Client(server.url, ALICE).order(orderId);
     expect(o).toMatchObject({ price: 1000, filledQty: 6, remainingQty: 15, qty: 21 });
-    expect(actor.book.getOrder(a.order.orderId)).toMatchObject({ price: 1000, qty: 15 });
+    expect(actor.book.getOrder(orderId)).toMatchObject({ price: 1000, qty: 15 });
     await expectBookMatchesEngine(server.url, actor);
   }, 30_000);
 
   it('a PATCH {qty} increase against a fill that ends the order between its two commands: 404, the order filled, nothing re-placed', async () => {
-    const { server, g, actor } = await startGated();
-    const alice = new Client(server.url, ALICE);
-    const bob = new Client(server.url, BOB);
-    const a = await alice.place({ side: 'sell', price: 1000, qty: 10 });
-    g.gate.holdAll = true;
-    const before = actor.processedSeq;
-    const grow = alice.amend(a.order.orderId, { qty: 15 });
-    await until(() => actor.processedSeq >= before + 1, 'the reduction attempt');
-    const fill = bob.post({ side: 'buy', price: 1000, qty: 10 });
-    await until(() => actor.processedSeq >= before + 2, 'the fill');
-    g.release();
-    await until(() => actor.durableSeq >= before + 1 && actor.processedSeq >= before + 3, 'the second attempt to be processed');
-    openGate(g);
-    const [rg, rf] = await Promise.all([grow, fill]);
+    const { server, actor, orderId, rg, rf } = await growAgainstFill(10);
     expect(rf.status).toBe(200);
     expect(rg.status).toBe(404);
-    expect(await alice.order(a.order.orderId)).toMatchObject({ status: 'filled', filledQty: 10, remainingQty: 0 });
+    expect(await new Client(server.url, ALICE).order(orderId)).toMatchObject({ status: 'filled', filledQty: 10, remainingQty: 0 });
     expect(actor.book.orderCount).toBe(0);
     await expectBookMatchesEngine(server.url, actor);
   }, 30_000);

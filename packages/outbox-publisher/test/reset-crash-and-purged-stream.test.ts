@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { LimitCommand } from '@gx3/codecs';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Engine, type SymbolActor } from '../../engine/src/index.js';
-import { MemoryBus, NatsJetStreamBus, readCursor, readHistory, renewHistory, writeCursor } from '../src/index.js';
+import { MemoryBus, NatsJetStreamBus, type EventOutbox, readCursor, readHistory, renewHistory, writeCursor } from '../src/index.js';
 import { EventWriter, heldSeqs, openOutbox, publisher, removeTmpDirs, runCleanups, tmpDir, uniqueTag, until } from './helpers.js';
 import { manager, NATS_URL, natsProblem, unavailable } from './nats-helpers.js';
 
@@ -56,76 +56,76 @@ describe('engine: resetCursorAhead', () => {
 
 const nats = unavailable(`NATS JetStream at ${NATS_URL}`, await natsProblem(NATS_URL), 'set NATS_URL');
 
+/**
+ * Events 1..10 published to a fresh stream and acknowledged; then `between` (the cursor moved, say),
+ * the stream purged, and the duplicate window let pass. `then` gets the publisher's setup to go on.
+ */
+async function afterPurge(
+  between: (ctx: { dir: string; outbox: EventOutbox; w: EventWriter }) => void,
+  then: (ctx: { dir: string; outbox: EventOutbox; w: EventWriter; bus: NatsJetStreamBus; errors: Error[]; messages: () => Promise<number> }) => Promise<void>,
+): Promise<void> {
+  const prefix = `RVL${uniqueTag()}`;
+  const bus = await NatsJetStreamBus.connect({ servers: NATS_URL, streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory', ackTimeoutMs: 2000, duplicateWindowMs: 1000 });
+  const { nc, jsm } = await manager(NATS_URL);
+  try {
+    const dir = tmpDir();
+    const outbox = openOutbox(dir);
+    const w = new EventWriter(outbox);
+    w.commands('S', 5); // events 1..10
+    await outbox.sync();
+    const errors: Error[] = [];
+    const p = publisher({ dir, bus, outbox, commitIntervalMs: 1, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
+    p.start();
+    await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, 10_000, 'first 10 acknowledged');
+    await p.stop();
+    between({ dir, outbox, w });
+    await jsm.streams.purge(bus.stream('S'));
+    await new Promise((r) => setTimeout(r, 1200)); // past the duplicate window
+    await then({ dir, outbox, w, bus, errors, messages: async () => (await jsm.streams.info(bus.stream('S'))).state.messages });
+  } finally {
+    await jsm.streams.delete(bus.stream('S')).catch(() => undefined);
+    await bus.close();
+    await nc.close();
+  }
+}
+
+/** Publishes what the outbox holds from its cursor until all is acknowledged. */
+async function publishAll(dir: string, outbox: EventOutbox, bus: NatsJetStreamBus, errors: Error[]): Promise<void> {
+  const p = publisher({ dir, bus, outbox, commitIntervalMs: 1, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
+  p.start();
+  await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, 15_000, 'all acknowledged', () => ({ errors: errors.map((e) => e.message) }));
+  await p.stop();
+}
+
 describe.skipIf(nats.skip)('NATS: a purged stream', () => {
   it('after the stream is purged, new events are stored after it without republishing the purged ones', async () => {
-    const prefix = `RVL${uniqueTag()}`;
-    const bus = await NatsJetStreamBus.connect({ servers: NATS_URL, streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory', ackTimeoutMs: 2000, duplicateWindowMs: 1000 });
-    const { nc, jsm } = await manager(NATS_URL);
-    try {
-      const dir = tmpDir();
-      const outbox = openOutbox(dir);
-      const w = new EventWriter(outbox);
-      w.commands('S', 5); // events 1..10
-      await outbox.sync();
-      const errors: Error[] = [];
-      const p = publisher({ dir, bus, outbox, commitIntervalMs: 1, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
-      p.start();
-      await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, 10_000, 'first 10 acknowledged');
-      await p.stop();
-      await jsm.streams.purge(bus.stream('S'));
-      await new Promise((r) => setTimeout(r, 1200)); // past the duplicate window
-      w.commands('S', 1); // events 11..12
-      await outbox.sync();
-      const p2 = publisher({ dir, bus, outbox, commitIntervalMs: 1, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
-      p2.start();
-      await until(() => p2.stats().acknowledgedOffset === outbox.durableOffset, 10_000, 'all acknowledged', () => ({ errors: errors.map((e) => e.message) }));
-      await p2.stop();
-      const info = await jsm.streams.info(bus.stream('S'));
-      expect(info.state.messages).toBe(2);
-    } finally {
-      await jsm.streams.delete(bus.stream('S')).catch(() => undefined);
-      await bus.close();
-      await nc.close();
-    }
+    await afterPurge(
+      () => undefined,
+      async ({ dir, outbox, w, bus, errors, messages }) => {
+        w.commands('S', 1); // events 11..12
+        await outbox.sync();
+        await publishAll(dir, outbox, bus, errors);
+        expect(await messages()).toBe(2);
+      },
+    );
   }, 30_000);
-});
 
-describe.skipIf(nats.skip)('NATS: a purged stream and a cursor behind the bus', () => {
   it('a publisher restarted from a cursor a little behind a purged stream does not publish the whole outbox again', async () => {
-    const prefix = `RVL${uniqueTag()}`;
-    const bus = await NatsJetStreamBus.connect({ servers: NATS_URL, streamPrefix: prefix, subjectPrefix: `${prefix}.ev`, storage: 'memory', ackTimeoutMs: 2000, duplicateWindowMs: 1000 });
-    const { nc, jsm } = await manager(NATS_URL);
-    try {
-      const dir = tmpDir();
-      const outbox = openOutbox(dir);
-      const w = new EventWriter(outbox);
-      w.commands('S', 5); // events 1..10
-      await outbox.sync();
-      const errors: Error[] = [];
-      const p = publisher({ dir, bus, outbox, commitIntervalMs: 1, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
-      p.start();
-      await until(() => p.stats().acknowledgedOffset === outbox.durableOffset, 10_000, 'first 10 acknowledged');
-      await p.stop();
-      // The process died before its last commit: the cursor is at event 8 (the boundary after command 4).
-      const b4 = w.boundaries[3];
-      if (b4 === undefined) throw new Error('no boundary');
-      writeCursor(dir, { offset: b4.offset, lastEventSeq: b4.eventSeq, commits: 9, history: outbox.history });
-      // An operator purged the stream (its consumers have everything up to event 10).
-      await jsm.streams.purge(bus.stream('S'));
-      await new Promise((r) => setTimeout(r, 1200)); // past the duplicate window
-      const p2 = publisher({ dir, bus, outbox, commitIntervalMs: 1, backoff: { initialMs: 5, maxMs: 50 }, onError: (e) => errors.push(e) });
-      p2.start();
-      await until(() => p2.stats().acknowledgedOffset === outbox.durableOffset, 15_000, 'all acknowledged', () => ({ errors: errors.map((e) => e.message) }));
-      await p2.stop();
-      const info = await jsm.streams.info(bus.stream('S'));
-      // Events 9 and 10 are repeats of events the stream took (its last message id is S:10): nothing
-      // before them, purged by the operator, is stored again.
-      expect(info.state.messages).toBe(0);
-    } finally {
-      await jsm.streams.delete(bus.stream('S')).catch(() => undefined);
-      await bus.close();
-      await nc.close();
-    }
+    await afterPurge(
+      ({ dir, outbox, w }) => {
+        // The process died before its last commit: the cursor is at event 8 (the boundary after command 4).
+        const b4 = w.boundaries[3];
+        if (b4 === undefined) throw new Error('no boundary');
+        writeCursor(dir, { offset: b4.offset, lastEventSeq: b4.eventSeq, commits: 9, history: outbox.history });
+        // An operator then purges the stream (its consumers have everything up to event 10).
+      },
+      async ({ dir, outbox, bus, errors, messages }) => {
+        await publishAll(dir, outbox, bus, errors);
+        // Events 9 and 10 are repeats of events the stream took (its last message id is S:10): nothing
+        // before them, purged by the operator, is stored again.
+        expect(await messages()).toBe(0);
+      },
+    );
   }, 30_000);
 });
 
