@@ -36,6 +36,8 @@ export interface StartOptions {
   readonly engine?: Pick<EngineOptions, 'segmentSize' | 'mailboxSize' | 'batchMax' | 'io' | 'syncIntervalMs'>;
   /** Unsent bytes past which a WebSocket connection is dropped (default 64 MiB). */
   readonly wsMaxBufferedBytes?: number;
+  /** WebSocket connections per API key, and anonymous ones per address (default 256 each). */
+  readonly wsMaxConnections?: { readonly perKey?: number; readonly perAddress?: number };
 }
 
 /** How long a shutdown waits for connections whose requests are not answered yet before cutting them. */
@@ -111,6 +113,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     maxPayload: config.bodyLimit,
     frameRate: { rate: config.rateLimit, burst: config.rateBurst },
     ...(options.wsMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.wsMaxBufferedBytes }),
+    ...(options.wsMaxConnections?.perKey === undefined ? {} : { maxConnectionsPerKey: options.wsMaxConnections.perKey }),
+    ...(options.wsMaxConnections?.perAddress === undefined ? {} : { maxConnectionsPerAddress: options.wsMaxConnections.perAddress }),
   });
   app.server.on('upgrade', (req, socket, head) => {
     ws.handleUpgrade(req, socket, head);

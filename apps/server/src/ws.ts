@@ -35,6 +35,12 @@ export interface WsDeps {
    * (default: the key's, 5,000 and 10,000). A book subscription costs one more per 1,000 levels.
    */
   readonly frameRate?: { readonly rate: number; readonly burst: number };
+  /**
+   * WebSocket connections one API key may hold, and anonymous ones (market data without a key) one
+   * address may hold (default 256 each): each connection may hold up to maxBufferedBytes of answers.
+   */
+  readonly maxConnectionsPerKey?: number;
+  readonly maxConnectionsPerAddress?: number;
 }
 
 /** Failed `auth` frames after which a connection is closed (1008): keys cannot be guessed on one connection. */
@@ -58,6 +64,8 @@ interface Client {
   /** The connection's own bucket for the frames the key's limit does not count. */
   readonly frames: RateLimiter;
   authFailures: number;
+  /** Where it counts: its key's connections, or (anonymous) its address's. */
+  counted: string;
 }
 
 type Reply = Record<string, unknown>;
@@ -91,6 +99,19 @@ export class WsApi {
     }
   }
 
+  /** Connections per key (`key:<key>`) and anonymous connections per address (`addr:<address>`). */
+  private readonly connections = new Map<string, number>();
+
+  private connectionLimit(counted: string): number {
+    return counted.startsWith('key:') ? (this.deps.maxConnectionsPerKey ?? 256) : (this.deps.maxConnectionsPerAddress ?? 256);
+  }
+
+  private count(counted: string, delta: number): void {
+    const n = (this.connections.get(counted) ?? 0) + delta;
+    if (n <= 0) this.connections.delete(counted);
+    else this.connections.set(counted, n);
+  }
+
   /** Handles an HTTP upgrade request (the server's `upgrade` event). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     let url: URL;
@@ -117,8 +138,14 @@ export class WsApi {
         return;
       }
     }
+    const counted = key !== undefined ? `key:${key}` : `addr:${req.socket.remoteAddress ?? ''}`;
+    if ((this.connections.get(counted) ?? 0) >= this.connectionLimit(counted)) {
+      const body = JSON.stringify(tooManyConnections(counted).toJSON());
+      refuse(socket, `HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.connected(ws, user, key);
+      this.connected(ws, user, key, counted);
     });
   }
 
@@ -134,9 +161,10 @@ export class WsApi {
     for (const c of this.clients) c.ws.terminate();
   }
 
-  private connected(ws: WebSocket, user: User | undefined, key: string | undefined): void {
+  private connected(ws: WebSocket, user: User | undefined, key: string | undefined, counted: string): void {
+    this.count(counted, 1);
     const rate = this.deps.frameRate ?? { rate: 5000, burst: 10_000 };
-    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false, frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'), authFailures: 0 };
+    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false, frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'), authFailures: 0, counted };
     this.clients.add(client);
     this.deps.metrics.wsConnections.inc();
     ws.on('message', (data: RawData, isBinary: boolean) => {
@@ -149,6 +177,7 @@ export class WsApi {
     });
     ws.on('close', () => {
       this.clients.delete(client);
+      this.count(client.counted, -1);
       this.dropBooks(client);
       this.deps.metrics.wsConnections.dec();
     });
@@ -203,6 +232,14 @@ export class WsApi {
             return;
           }
           throw err;
+        }
+        // The connection now counts as one of the key's (refused if the key holds its limit already).
+        const counted = `key:${m.key as string}`;
+        if (counted !== client.counted) {
+          if ((this.connections.get(counted) ?? 0) >= this.connectionLimit(counted)) throw tooManyConnections(counted);
+          this.count(client.counted, -1);
+          this.count(counted, 1);
+          client.counted = counted;
         }
         client.user = user;
         client.key = m.key as string;
@@ -422,6 +459,13 @@ export class WsApi {
       client.ws.terminate();
     }
   }
+}
+
+function tooManyConnections(counted: string): ApiError {
+  return new ApiError(
+    'TOO_MANY_CONNECTIONS',
+    counted.startsWith('key:') ? 'this API key holds as many WebSocket connections as it may' : 'this address holds as many anonymous WebSocket connections as it may',
+  );
 }
 
 /**

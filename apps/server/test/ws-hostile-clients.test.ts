@@ -8,7 +8,7 @@ import { resolveConfig } from '../src/config.js';
 import { Metrics } from '../src/metrics.js';
 import { startServer } from '../src/server.js';
 import { WsApi } from '../src/ws.js';
-import { ALICE, API_KEYS, removeTmpDirs, request, SEGMENT, silentLogger, start, TEST_INSTRUMENT, tmpDir, until, WsClient, wsUrl } from './helpers.js';
+import { ALICE, API_KEYS, BOB, removeTmpDirs, request, SEGMENT, silentLogger, start, TEST_INSTRUMENT, tmpDir, until, UpgradeRefused, WsClient, wsUrl } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -71,5 +71,43 @@ describe('a refused upgrade whose connection fails', () => {
     expect(() => socket.emit('error', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).not.toThrow();
     expect(socket.destroyed).toBe(true);
     ws.close();
+  });
+});
+
+describe('many connections', () => {
+  it('one key holds at most its limit of connections, anonymous ones at most theirs per address; a freed slot can be used again', async () => {
+    const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: tmpDir(), apiKeys: API_KEYS, instruments: [TEST_INSTRUMENT] });
+    const server = await startServer(config, { logger: silentLogger, engine: { segmentSize: SEGMENT }, wsMaxConnections: { perKey: 2, perAddress: 2 } });
+    closers.push(() => server.close());
+    const open: WsClient[] = [];
+    closers.push(async () => {
+      for (const c of open) await c.close();
+    });
+    const connect = async (key?: string): Promise<WsClient> => {
+      const c = await WsClient.connect(wsUrl(server.url), key === undefined ? {} : { 'x-api-key': key });
+      open.push(c);
+      return c;
+    };
+    const refusal = (key?: string): Promise<unknown> => WsClient.connect(wsUrl(server.url), key === undefined ? {} : { 'x-api-key': key }).then(
+      () => 'accepted',
+      (err: unknown) => err,
+    );
+    const first = await connect(ALICE);
+    await connect(ALICE);
+    const third = await refusal(ALICE);
+    expect(third).toBeInstanceOf(UpgradeRefused);
+    expect((third as UpgradeRefused).status).toBe(429);
+    expect(JSON.parse((third as UpgradeRefused).body)).toMatchObject({ error: { code: 'TOO_MANY_CONNECTIONS' } });
+    await first.close();
+    await until(async () => (await wsConnections(server.url)) === 1, 'the closed connection counted out');
+    await connect(ALICE); // the freed slot
+
+    // Anonymous connections count per address; one that authenticates moves to its key's count.
+    const anon1 = await connect();
+    await connect();
+    expect(await refusal()).toBeInstanceOf(UpgradeRefused);
+    expect(await anon1.call({ op: 'auth', key: ALICE })).toMatchObject({ ok: false, error: { code: 'TOO_MANY_CONNECTIONS' } });
+    expect(await anon1.call({ op: 'auth', key: BOB })).toMatchObject({ ok: true, user: 'bob' });
+    await connect(); // anon1 no longer counts as anonymous
   });
 });
