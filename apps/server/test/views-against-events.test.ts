@@ -1,9 +1,9 @@
-// Review: the gateway's market state (order views, L2 book, recent trades, order history) against
+// The gateway's market state (order views, L2 book, recent trades, order history) against
 // what the engine did. An independent account is kept from the bus's whole events (a reference
 // fold written here) and from the engine's own book; hand-computed expectations pin the semantics.
 import type { Event } from '@gx3/codecs';
 import { Side as BookSide } from '@gx3/orderbook';
-import type { MemoryBus } from '@gx3/outbox-publisher';
+import { MemoryBus } from '@gx3/outbox-publisher';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OrderView } from '../src/gateway.js';
 import { ALICE, BOB, book, CAROL, Client, removeTmpDirs, start, SYM, trades, until, WsClient, wsUrl, type TestServer } from './helpers.js';
@@ -36,7 +36,9 @@ class Model {
   private ended = 0;
 
   attach(server: TestServer): () => void {
-    return (server.bus as MemoryBus).subscribe(SYM, (e) => {
+    const bus = server.bus;
+    if (!(bus instanceof MemoryBus)) throw new Error('the test servers run on the MemoryBus');
+    return bus.subscribe(SYM, (e) => {
       this.apply(e);
     });
   }
@@ -144,8 +146,6 @@ class Model {
   }
 }
 
-const USERS: Record<string, string> = {};
-
 function engineBook(server: TestServer): { bids: [number, number][]; asks: [number, number][] } {
   const b = server.engine.actor(SYM)?.book;
   if (b === undefined) throw new Error('no actor');
@@ -225,7 +225,6 @@ async function userIds(url: string): Promise<{ alice: number; bob: number; carol
     out[name] = acc?.type === 'accepted' ? acc.userId : 0;
     await c.cancel(order.orderId);
   }
-  void USERS;
   return out as { alice: number; bob: number; carol: number };
 }
 
@@ -342,6 +341,67 @@ describe('market-state views against the engine', () => {
       await compareAll(server, model, cl, { historyKept: 3 });
     } finally {
       detach();
+      await server.close();
+    }
+  }, 30_000);
+
+  it('WebSocket streams: a book of depth 2 rebuilt from its updates, the trades and the orders channel agree with GET', async () => {
+    const server = await start();
+    try {
+      const alice = new Client(server.url, ALICE);
+      const bob = new Client(server.url, BOB);
+      const md = await WsClient.connect(wsUrl(server.url));
+      const mine = await WsClient.connect(wsUrl(server.url), { 'x-api-key': ALICE });
+      expect((await md.call({ op: 'subscribe', channel: 'book', symbol: SYM, depth: 2 })).ok).toBe(true);
+      expect((await md.call({ op: 'subscribe', channel: 'trades', symbol: SYM })).ok).toBe(true);
+      expect((await mine.call({ op: 'subscribe', channel: 'orders' })).ok).toBe(true);
+      const snap = await md.next((m) => m.type === 'book.snapshot');
+      const ids: number[] = [];
+      for (const [price, qty] of [[1000, 3], [1001, 2], [1002, 4], [1003, 1]] as const) ids.push((await alice.place({ side: 'sell', price, qty })).order.orderId);
+      ids.push((await alice.place({ side: 'buy', price: 990, qty: 5 })).order.orderId);
+      await bob.place({ side: 'buy', type: 'market', qty: 4 }); // 3 @1000, 1 @1001
+      await bob.place({ side: 'sell', price: 990, qty: 2 }); // alice's bid partially filled
+      expect((await alice.amend(ids[2] as number, { qty: 2 })).status).toBe(200);
+      expect((await alice.amend(ids[3] as number, { price: 990 })).status).toBe(200); // crosses her own bid: STP NONE, trades
+      expect((await alice.cancel(ids[1] as number)).status).toBe(200);
+      const last = (await alice.place({ side: 'buy', price: 995, qty: 1, tif: 'IOC' })).order.orderId;
+      ids.push(last);
+      const finalBook = await book(server.url, 2);
+      await md.next((m) => m.type === 'book.update' && m.seq === finalBook.seq, 'the last book update');
+      // Rebuild.
+      const bids = new Map(snap.bids);
+      const asks = new Map(snap.asks);
+      let seq = snap.seq as number;
+      for (const u of md.all((m) => m.type === 'book.update')) {
+        expect(u.seq).toBe(seq + 1);
+        seq = u.seq as number;
+        for (const [p, q] of u.bids ?? []) if (q === 0) bids.delete(p); else bids.set(p, q);
+        for (const [p, q] of u.asks ?? []) if (q === 0) asks.delete(p); else asks.set(p, q);
+      }
+      const sorted = (m: Map<number, number>, desc: boolean): [number, number][] => [...m.entries()].sort((a, b) => (desc ? b[0] - a[0] : a[0] - b[0]));
+      expect({ bids: sorted(bids, true), asks: sorted(asks, false) }).toEqual({ bids: finalBook.bids, asks: finalBook.asks });
+      expect(finalBook.bids.concat()).toEqual(engineBook(server).bids.slice(0, 2));
+      expect(finalBook.asks.concat()).toEqual(engineBook(server).asks.slice(0, 2));
+      // Trades: every frame's trades, oldest first, are GET's reversed.
+      const all = await trades(server.url);
+      await until(() => md.all((m) => m.type === 'trades').flatMap((m) => m.trades ?? []).length >= all.length, 'the trades frames');
+      const streamed = md.all((m) => m.type === 'trades').flatMap((m) => m.trades ?? []);
+      expect(streamed).toEqual(all.slice().reverse().map((t) => ({ id: t.id, price: t.price, qty: t.qty, takerSide: t.takerSide, ts: t.ts })));
+      // Orders: the last frame of each of alice's orders is its GET view.
+      await until(() => mine.all((m) => m.type === 'orders').some((m) => (m.orders ?? []).some((o) => o.orderId === last)), 'the last order frame');
+      const lastSeen = new Map<number, OrderView>();
+      const prevAt = new Map<number, number>();
+      for (const m of mine.all((x) => x.type === 'orders')) {
+        for (const o of m.orders ?? []) {
+          expect(o.updatedAt, `order ${o.orderId} updatedAt never goes back`).toBeGreaterThanOrEqual(prevAt.get(o.orderId) ?? 0);
+          prevAt.set(o.orderId, o.updatedAt);
+          lastSeen.set(o.orderId, o);
+        }
+      }
+      for (const id of ids) expect(lastSeen.get(id), `order ${id}`).toEqual(await alice.order(id));
+      await md.close();
+      await mine.close();
+    } finally {
       await server.close();
     }
   }, 30_000);
