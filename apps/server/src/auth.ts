@@ -21,9 +21,16 @@ export function userIdOf(name: string): number {
   return h.readUIntBE(0, 6) + 1;
 }
 
+/** Failed authentications one address may make: a second each, bursts of 20 (keys cannot be guessed fast). */
+const FAILED_AUTH_RATE = 1;
+const FAILED_AUTH_BURST = 20;
+/** Addresses whose failures are remembered at once (the oldest is forgotten beyond). */
+const FAILED_AUTH_ADDRESSES = 100_000;
+
 export class KeyStore {
   private readonly byKey = new Map<string, User>();
   private readonly byId = new Map<number, User>();
+  private readonly failures = new RateLimiter(FAILED_AUTH_RATE, FAILED_AUTH_BURST, undefined, 'address (failed authentications)', FAILED_AUTH_ADDRESSES);
 
   constructor(keys: readonly ApiKeyConfig[]) {
     for (const { user, key } of keys) {
@@ -42,6 +49,19 @@ export class KeyStore {
     const u = this.byKey.get(key);
     if (u === undefined) throw new ApiError('UNAUTHORIZED', 'unknown API key');
     return u;
+  }
+
+  /**
+   * As `authenticate`, and a key sent that is not known counts against `address`: past its limit
+   * the answer is RATE_LIMITED (429, with the wait), not UNAUTHORIZED.
+   */
+  authenticateFrom(key: unknown, address: string | undefined): User {
+    try {
+      return this.authenticate(key);
+    } catch (err) {
+      if (typeof key === 'string' && key !== '') this.failures.take(address ?? '');
+      throw err;
+    }
   }
 
   userById(id: number): User | undefined {
@@ -95,6 +115,8 @@ export class RateLimiter {
     private readonly now: () => number = () => performance.now(),
     /** What one bucket belongs to, for the messages. */
     private readonly scope = 'API key',
+    /** Buckets kept at once (the oldest made is forgotten beyond: for keys a client chooses, such as addresses). */
+    private readonly maxBuckets = Number.POSITIVE_INFINITY,
   ) {}
 
   /** Takes `n` tokens for `key` (at least 1), or throws RATE_LIMITED with the seconds to wait. */
@@ -118,10 +140,17 @@ export class RateLimiter {
     if (n > 0) this.bucket(key).tokens -= n;
   }
 
+  /** Gives back `n` tokens taken for `key` (up to the burst). */
+  refund(key: string, n: number): void {
+    const b = this.bucket(key);
+    b.tokens = Math.min(this.burst, b.tokens + n);
+  }
+
   private bucket(key: string): { tokens: number; at: number } {
     const t = this.now();
     let b = this.buckets.get(key);
     if (b === undefined) {
+      if (this.buckets.size >= this.maxBuckets) this.buckets.delete(this.buckets.keys().next().value as string);
       b = { tokens: this.burst, at: t };
       this.buckets.set(key, b);
     } else {

@@ -168,7 +168,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
   // Order routes authenticate and rate-limit first, before the body is read or checked.
   const auth = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     try {
-      const user = keys.authenticate(req.headers['x-api-key']);
+      const user = keys.authenticateFrom(req.headers['x-api-key'], req.socket.remoteAddress);
       try {
         limiter.take(req.headers['x-api-key'] as string);
       } catch (err) {

@@ -66,6 +66,8 @@ interface Client {
   authFailures: number;
   /** Where it counts: its key's connections, or (anonymous) its address's. */
   counted: string;
+  /** The client's address (failed authentications count against it). */
+  readonly address: string | undefined;
 }
 
 type Reply = Record<string, unknown>;
@@ -130,22 +132,23 @@ export class WsApi {
     let user: User | undefined;
     if (key !== undefined) {
       try {
-        user = this.deps.keys.authenticate(key);
+        user = this.deps.keys.authenticateFrom(key, (req.socket as { remoteAddress?: string } | undefined)?.remoteAddress);
       } catch (err) {
         const e = err as ApiError;
         const body = JSON.stringify(e.toJSON());
-        refuse(socket, `HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        const status = e.status === 429 ? `429 Too Many Requests\r\nRetry-After: ${e.retryAfter ?? 1}` : '401 Unauthorized';
+        refuse(socket, `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         return;
       }
     }
-    const counted = key !== undefined ? `key:${key}` : `addr:${req.socket.remoteAddress ?? ''}`;
+    const counted = key !== undefined ? `key:${key}` : `addr:${(req.socket as { remoteAddress?: string } | undefined)?.remoteAddress ?? ''}`;
     if ((this.connections.get(counted) ?? 0) >= this.connectionLimit(counted)) {
       const body = JSON.stringify(tooManyConnections(counted).toJSON());
       refuse(socket, `HTTP/1.1 429 Too Many Requests\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.connected(ws, user, key, counted);
+      this.connected(ws, user, key, counted, (req.socket as { remoteAddress?: string } | undefined)?.remoteAddress);
     });
   }
 
@@ -161,16 +164,19 @@ export class WsApi {
     for (const c of this.clients) c.ws.terminate();
   }
 
-  private connected(ws: WebSocket, user: User | undefined, key: string | undefined, counted: string): void {
+  private connected(ws: WebSocket, user: User | undefined, key: string | undefined, counted: string, address: string | undefined): void {
     this.count(counted, 1);
     const rate = this.deps.frameRate ?? { rate: 5000, burst: 10_000 };
-    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false, frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'), authFailures: 0, counted };
+    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false, frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'), authFailures: 0, counted, address };
     this.clients.add(client);
     this.deps.metrics.wsConnections.inc();
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      // A connection being closed (after 5 failed authentications, or by a shutdown) carries out
+      // nothing more, though its client may go on sending until it answers the close.
+      if (ws.readyState !== WebSocket.OPEN) return;
       this.inCount++;
       if (isBinary) {
-        this.send(client, { error: new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send text frames of JSON').toJSON().error });
+        if (this.chargeFrame(client, undefined)) this.send(client, { error: new ApiError('UNSUPPORTED_MEDIA_TYPE', 'send text frames of JSON').toJSON().error });
         return;
       }
       this.onMessage(client, data);
@@ -186,24 +192,40 @@ export class WsApi {
     });
   }
 
+  /**
+   * Every frame costs one of the connection's own tokens, whatever it holds (malformed ones, unknown
+   * ops and orders refused before the key's limit included): all are answered. False (answered
+   * RATE_LIMITED, with the frame's id if it has one) when the connection has none left.
+   */
+  private chargeFrame(client: Client, id: unknown): boolean {
+    try {
+      this.frameLimit(client, 1);
+      return true;
+    } catch (err) {
+      this.replyError(client, id, err);
+      return false;
+    }
+  }
+
   private onMessage(client: Client, data: RawData): void {
     let msg: unknown;
     try {
       msg = JSON.parse(textOf(data));
     } catch (err) {
-      this.send(client, { error: { code: 'MALFORMED_JSON', message: `the frame is not valid JSON: ${(err as Error).message}` } });
+      if (this.chargeFrame(client, undefined)) this.send(client, { error: { code: 'MALFORMED_JSON', message: `the frame is not valid JSON: ${(err as Error).message}` } });
       return;
     }
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-      this.send(client, { error: { code: 'VALIDATION', message: 'a frame must be a JSON object with an op' } });
+      if (this.chargeFrame(client, undefined)) this.send(client, { error: { code: 'VALIDATION', message: 'a frame must be a JSON object with an op' } });
       return;
     }
     const m = msg as Record<string, unknown>;
     const id = m.id;
     if (id !== undefined && typeof id !== 'string' && !(typeof id === 'number' && Number.isFinite(id))) {
-      this.send(client, { error: { code: 'VALIDATION', message: 'id: must be a string or a number' } });
+      if (this.chargeFrame(client, undefined)) this.send(client, { error: { code: 'VALIDATION', message: 'id: must be a string or a number' } });
       return;
     }
+    if (!this.chargeFrame(client, id)) return;
     try {
       this.dispatch(client, m, id);
     } catch (err) {
@@ -216,15 +238,13 @@ export class WsApi {
     switch (m.op) {
       case 'ping':
         onlyFields(m, ['op', 'id']);
-        this.frameLimit(client, 1);
         this.send(client, { id, pong: true });
         return;
       case 'auth': {
         onlyFields(m, ['op', 'id', 'key']);
-        this.frameLimit(client, 1);
         let user: User;
         try {
-          user = this.deps.keys.authenticate(m.key);
+          user = this.deps.keys.authenticateFrom(m.key, client.address);
         } catch (err) {
           if (++client.authFailures >= MAX_AUTH_FAILURES) {
             this.replyError(client, id, err);
@@ -304,7 +324,6 @@ export class WsApi {
       }
       case 'subscribe':
       case 'unsubscribe':
-        this.frameLimit(client, 1);
         this.subscription(client, m, id, m.op === 'subscribe');
         return;
       default:
@@ -414,6 +433,8 @@ export class WsApi {
       this.deps.metrics.rateLimited.inc();
       throw err;
     }
+    // Counted by the key's limit: the frame's token of the connection's own limit is given back.
+    client.frames.refund('frames', 1);
   }
 
   private answer(client: Client, id: unknown, result: Promise<OrderResult>): void {

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { BookViews } from '../src/book-views.js';
 import { resolveConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, Client, removeTmpDirs, SEGMENT, silentLogger, SYM, TEST_INSTRUMENT, tmpDir, until, WsClient, type WsMsg, wsUrl } from './helpers.js';
+import { ALICE, API_KEYS, BOB, Client, removeTmpDirs, SEGMENT, silentLogger, SYM, TEST_INSTRUMENT, tmpDir, until, UpgradeRefused, WsClient, type WsMsg, wsUrl } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -162,4 +162,24 @@ describe('memory', () => {
     expect(views.size).toBe(0);
   });
 
+});
+
+describe('guessing keys', () => {
+  it('unknown keys from one address are refused 429 once past 20 (HTTP and WebSocket upgrades alike); a known key still works', async () => {
+    const { server } = await boot();
+    const answers: number[] = [];
+    for (let i = 0; i < 20; i++) answers.push((await new Client(server.url, `guess-${i}-xxxxxxxx`).post({ side: 'buy', price: 100, qty: 1 })).status);
+    expect(answers.every((s) => s === 401)).toBe(true);
+    const limited = await new Client(server.url, 'guess-21-xxxxxxxx').post({ side: 'buy', price: 100, qty: 1 });
+    expect(limited.status).toBe(429);
+    expect(limited.body.error?.code).toBe('RATE_LIMITED');
+    expect(limited.headers.get('retry-after')).not.toBeNull();
+    const upgrade = await WsClient.connect(wsUrl(server.url), { 'x-api-key': 'guess-22-xxxxxxxx' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(upgrade).toBeInstanceOf(UpgradeRefused);
+    expect((upgrade as UpgradeRefused).status).toBe(429);
+    expect((await new Client(server.url, ALICE).post({ side: 'buy', price: 100, qty: 1 })).status).toBe(200);
+  });
 });
