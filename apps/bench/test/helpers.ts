@@ -82,3 +82,23 @@ export const SUMMARY_KEYS = [
   'tradeHash',
   'bookHash',
 ];
+
+/** The summary of a workload with no operations (the hashes are of no input: SHA-256 of nothing). */
+export const EMPTY_SUMMARY = {
+  ops: 0,
+  trades: 0,
+  volume: 0,
+  cancels: 0,
+  cancelRejects: 0,
+  rejects: 0,
+  amends: 0,
+  amendRejects: 0,
+  restingBids: 0,
+  restingBidQty: 0,
+  restingAsks: 0,
+  restingAskQty: 0,
+  bestBid: null,
+  bestAsk: null,
+  tradeHash: 'e3b0c44298fc1c14',
+  bookHash: 'e3b0c44298fc1c14',
+} as const;

@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateText } from '../src/index.js';
-import { BENCH_DIR, GEN_JS, HAVE_SHARED, nodeStdout, REF_MJS, REPLAY_JS, runNode, tempDir, type RunResult } from './helpers.js';
+import { BENCH_DIR, EMPTY_SUMMARY, GEN_JS, HAVE_SHARED, nodeStdout, REF_MJS, REPLAY_JS, runNode, tempDir, type RunResult } from './helpers.js';
 
 const RECOVER_JS = path.join(BENCH_DIR, 'dist/bin/recover.js');
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -41,24 +41,6 @@ function recovered(line: string): { summary: Record<string, unknown>; commands: 
   const { commands, recovery: _r, ...summary } = JSON.parse(line) as Record<string, unknown> & { commands: number };
   return { summary, commands };
 }
-const EMPTY = {
-  ops: 0,
-  trades: 0,
-  volume: 0,
-  cancels: 0,
-  cancelRejects: 0,
-  rejects: 0,
-  amends: 0,
-  amendRejects: 0,
-  restingBids: 0,
-  restingBidQty: 0,
-  restingAsks: 0,
-  restingAskQty: 0,
-  bestBid: null,
-  bestAsk: null,
-  tradeHash: 'e3b0c44298fc1c14',
-  bookHash: 'e3b0c44298fc1c14',
-};
 
 /** Runs `node ...args` with its stdout on a file descriptor of the caller's choice. */
 function runWithStdout(args: readonly string[], stdoutFd: number): Promise<RunResult> {
@@ -159,10 +141,10 @@ describe.skipIf(!HAVE_SHARED)('crafted workloads against ref.mjs', () => {
   it('an empty or all-blank file is an empty summary, through the book and the engine, and recover', async () => {
     for (const text of ['', '\n\n', '\r\n']) {
       const file = await csvFile(text);
-      expect(withoutPerf(await nodeStdout([REPLAY_JS, file, '--warmup', '0', '--no-latency']))).toEqual(EMPTY);
+      expect(withoutPerf(await nodeStdout([REPLAY_JS, file, '--warmup', '0', '--no-latency']))).toEqual(EMPTY_SUMMARY);
       const dir = dataDir();
-      expect(withoutPerf(await nodeStdout([REPLAY_JS, file, '--engine', '--data-dir', dir]))).toEqual(EMPTY);
-      expect(recovered(await nodeStdout([RECOVER_JS, '--data-dir', dir]))).toEqual({ summary: EMPTY, commands: 0 });
+      expect(withoutPerf(await nodeStdout([REPLAY_JS, file, '--engine', '--data-dir', dir]))).toEqual(EMPTY_SUMMARY);
+      expect(recovered(await nodeStdout([RECOVER_JS, '--data-dir', dir]))).toEqual({ summary: EMPTY_SUMMARY, commands: 0 });
     }
   });
 });
@@ -199,7 +181,7 @@ describe.skipIf(!HAVE_SHARED)('recover after a SIGKILL of replay --engine', () =
     const { summary, commands } = recovered(rec.stdout);
     expect(commands).toBeLessThanOrEqual(LINES.length);
     if (commands === 0) {
-      expect(summary).toEqual(EMPTY);
+      expect(summary).toEqual(EMPTY_SUMMARY);
     } else {
       const prefix = await csvFile(LINES.slice(0, commands).join('\n') + '\n');
       expect(summary).toEqual(JSON.parse(await nodeStdout([REF_MJS, prefix])));

@@ -34,6 +34,21 @@ async function startGated(engine: { mailboxSize?: number } = {}): Promise<{ serv
   return { server, g, actor };
 }
 
+/**
+ * Alice's resting order of 10 at 1000 (`side`), fsyncs held, and her PATCH {qty: 15} sent: its first
+ * attempt (a reduction, refused) is processed, not durable.
+ */
+async function growHeld(side: 'buy' | 'sell' = 'sell'): Promise<{ server: RunningServer; g: Gate; actor: Actor; alice: Client; id: number; before: number; grow: Promise<Res> }> {
+  const { server, g, actor } = await startGated();
+  const alice = new Client(server.url, ALICE);
+  const a = await alice.place({ side, price: 1000, qty: 10 });
+  g.gate.holdAll = true;
+  const before = actor.processedSeq;
+  const grow = alice.amend(a.order.orderId, { qty: 15 });
+  await until(() => actor.processedSeq >= before + 1, 'the reduction attempt to be processed');
+  return { server, g, actor, alice, id: a.order.orderId, before, grow };
+}
+
 /** Lets every held and future fsync through. */
 function openGate(g: Gate): void {
   g.gate.holdAll = false;
@@ -126,14 +141,8 @@ describe('two PATCHes of one order at once', () => {
   }, 30_000);
 
   it('a PATCH {qty} increase and a PATCH {qty} reduction at once: both answered, applied in the order sent', async () => {
-    const { server, g, actor } = await startGated();
-    const alice = new Client(server.url, ALICE);
-    const a = await alice.place({ side: 'buy', price: 1000, qty: 10 });
-    g.gate.holdAll = true;
-    const before = actor.processedSeq;
-    const grow = alice.amend(a.order.orderId, { qty: 15 });
-    await until(() => actor.processedSeq >= before + 1, 'the increase first attempt to be processed');
-    const shrink = alice.amend(a.order.orderId, { qty: 4 });
+    const { server, g, actor, alice, id, grow } = await growHeld('buy');
+    const shrink = alice.amend(id, { qty: 4 });
     await until(() => server.gateway.amendmentsInFlight >= 2, 'the reduction to be taken');
     openGate(g);
     const [rg, rs] = await Promise.all([grow, shrink]);
@@ -141,8 +150,8 @@ describe('two PATCHes of one order at once', () => {
     expect(rg.status).toBe(200);
     // In the order sent: the increase (to 15), then the reduction (to 4).
     expect(rg.body.order).toMatchObject({ remainingQty: 15 });
-    expect(await alice.order(a.order.orderId)).toMatchObject({ price: 1000, remainingQty: 4 });
-    expect(actor.book.getOrder(a.order.orderId)).toMatchObject({ price: 1000, qty: 4 });
+    expect(await alice.order(id)).toMatchObject({ price: 1000, remainingQty: 4 });
+    expect(actor.book.getOrder(id)).toMatchObject({ price: 1000, qty: 4 });
     await expectBookMatchesEngine(server.url, actor);
     expect(await commandCount(server.url, 'amend', 'ok')).toBe(2);
     expect(await commandCount(server.url, 'amend', 'rejected')).toBe(0);
@@ -151,14 +160,8 @@ describe('two PATCHes of one order at once', () => {
 
 describe('PATCH racing DELETE', () => {
   it('a PATCH {qty} increase whose second command comes after a concurrent DELETE does not bring the order back', async () => {
-    const { server, g, actor } = await startGated();
-    const alice = new Client(server.url, ALICE);
-    const a = await alice.place({ side: 'sell', price: 1000, qty: 10 });
-    g.gate.holdAll = true;
-    const before = actor.processedSeq;
-    const grow = alice.amend(a.order.orderId, { qty: 15 });
-    await until(() => actor.processedSeq >= before + 1, 'the reduction attempt to be processed');
-    const del = alice.cancel(a.order.orderId);
+    const { server, g, actor, alice, id, before, grow } = await growHeld();
+    const del = alice.cancel(id);
     await until(() => actor.processedSeq >= before + 2, 'the cancel to be processed');
     g.release(); // the first batch only: the gateway then sends the increase's second command
     await until(() => actor.durableSeq >= before + 1 && actor.processedSeq >= before + 3, 'the second attempt to be processed');
@@ -168,8 +171,8 @@ describe('PATCH racing DELETE', () => {
     expect(rd.body.order).toMatchObject({ status: 'canceled', remainingQty: 0 });
     expect(rg.status).toBe(404);
     expect(rg.body.error?.code).toBe('ORDER_NOT_FOUND');
-    expect(await alice.order(a.order.orderId)).toMatchObject({ status: 'canceled', remainingQty: 0 });
-    expect(actor.book.getOrder(a.order.orderId)).toBeUndefined();
+    expect(await alice.order(id)).toMatchObject({ status: 'canceled', remainingQty: 0 });
+    expect(actor.book.getOrder(id)).toBeUndefined();
     await expectBookMatchesEngine(server.url, actor);
     expect(await commandCount(server.url, 'cancel', 'ok')).toBe(1);
     expect((await commandCount(server.url, 'amend', 'ok')) + (await commandCount(server.url, 'amend', 'rejected'))).toBe(1);
@@ -209,22 +212,16 @@ describe('PATCH racing a fill by another user', () => {
    * Alice's resting sell of 10 at 1000 gets a PATCH {qty: 15}; Bob's buy of `fillQty` at 1000 is
    * processed between the PATCH's two commands. Resolves with both answers once all is durable.
    */
-  async function growAgainstFill(fillQty: number): Promise<{ server: Awaited<ReturnType<typeof startGated>>['server']; actor: Awaited<ReturnType<typeof startGated>>['actor']; orderId: number; rg: Res; rf: Res }> {
-    const { server, g, actor } = await startGated();
-    const alice = new Client(server.url, ALICE);
+  async function growAgainstFill(fillQty: number): Promise<{ server: RunningServer; actor: Actor; orderId: number; rg: Res; rf: Res }> {
+    const { server, g, actor, id, before, grow } = await growHeld();
     const bob = new Client(server.url, BOB);
-    const a = await alice.place({ side: 'sell', price: 1000, qty: 10 });
-    g.gate.holdAll = true;
-    const before = actor.processedSeq;
-    const grow = alice.amend(a.order.orderId, { qty: 15 });
-    await until(() => actor.processedSeq >= before + 1, 'the reduction attempt');
     const fill = bob.post({ side: 'buy', price: 1000, qty: fillQty });
     await until(() => actor.processedSeq >= before + 2, 'the fill');
     g.release();
     await until(() => actor.durableSeq >= before + 1 && actor.processedSeq >= before + 3, 'the second attempt to be processed');
     openGate(g);
     const [rg, rf] = await Promise.all([grow, fill]);
-    return { server, actor, orderId: a.order.orderId, rg, rf };
+    return { server, actor, orderId: id, rg, rf };
   }
 
   it('a PATCH {qty} increase against a partial fill processed between its two commands: the new open quantity, the fill kept', async () => {
@@ -389,20 +386,14 @@ describe('backpressure', () => {
 
 describe('graceful shutdown with requests in flight', () => {
   it('a PATCH {qty} size increase in flight when the shutdown begins is finished (200, applied), not refused half-way', async () => {
-    const { server, g, actor } = await startGated();
-    const alice = new Client(server.url, ALICE);
-    const a = await alice.place({ side: 'sell', price: 1000, qty: 10 });
-    g.gate.holdAll = true;
-    const before = actor.processedSeq;
-    const grow = alice.amend(a.order.orderId, { qty: 15 });
-    await until(() => actor.processedSeq >= before + 1, 'the reduction attempt');
+    const { server, g, actor, id, grow } = await growHeld();
     const closed = server.close();
     openGate(g);
     const r = await grow;
     await within(closed, 15_000, 'server.close()');
     // README: on SIGTERM the server lets in-flight requests finish. The PATCH was in flight.
     expect({ status: r.status, error: r.body.error?.code }).toEqual({ status: 200, error: undefined });
-    expect(actor.book.getOrder(a.order.orderId)).toMatchObject({ price: 1000, qty: 15 });
+    expect(actor.book.getOrder(id)).toMatchObject({ price: 1000, qty: 15 });
   }, 30_000);
 
   it('a WebSocket order and an HTTP cancel in flight when the shutdown begins are answered as the engine did them', async () => {
