@@ -17,7 +17,7 @@ import { EngineSink } from './event-sink.js';
 import { EngineError, type EngineErrorCode } from './errors.js';
 import { checkLimits, keepLimits } from './symbol-limits.js';
 import { SIDE_CODE, STP_CODE, TIF_CODE } from './mapping.js';
-import { copyCommand } from './command-copy.js';
+import { MailboxSlots } from './mailbox-slots.js';
 
 export interface SymbolConfig {
   readonly symbol: string;
@@ -118,7 +118,8 @@ export class SymbolActor {
   private readonly mask: number;
   /** Commands the mailbox takes (mailboxSize; the ring itself is the next power of two). */
   private readonly capacity: number;
-  private readonly cmds: (Command | undefined)[];
+  /** The mailbox's copy of each command, as logged. */
+  private readonly cmds: MailboxSlots;
   private readonly waiting: (Waiter | undefined)[];
   /** Per mailbox slot: the command log's offset after the command's record. */
   private readonly cmdEnds: Float64Array;
@@ -177,7 +178,7 @@ export class SymbolActor {
     let cap = 1;
     while (cap < options.mailboxSize) cap *= 2;
     this.mask = cap - 1;
-    this.cmds = new Array<Command | undefined>(cap).fill(undefined);
+    this.cmds = new MailboxSlots(cap, config.symbol);
     this.waiting = new Array<Waiter | undefined>(cap).fill(undefined);
     this.cmdEnds = new Float64Array(cap);
 
@@ -498,7 +499,7 @@ export class SymbolActor {
     // The mailbox keeps its own copy, the command as logged: a caller that changes or submits its
     // object again before it is applied cannot make the live book differ from what a replay of
     // the log rebuilds.
-    this.cmds[i] = copyCommand(cmd);
+    this.cmds.store(i, cmd);
     this.waiting[i] = waiter;
     this.tail++;
     if (!this.scheduled) {
@@ -531,9 +532,8 @@ export class SymbolActor {
       this.cmdLog.flush();
       while (this.head < end) {
         const i = this.head & this.mask;
-        const cmd = this.cmds[i] as Command;
+        const cmd = this.cmds.load(i);
         const waiter = this.waiting[i];
-        this.cmds[i] = undefined;
         this.waiting[i] = undefined;
         this.head++;
         // Registered before anything can fail, so that a halt rejects it.
@@ -674,7 +674,7 @@ export class SymbolActor {
     while (this.head < this.tail) {
       const i = this.head & this.mask;
       this.waiting[i]?.reject(e);
-      this.cmds[i] = undefined;
+      this.cmds.clear(i);
       this.waiting[i] = undefined;
       this.head++;
     }
