@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isReservedName } from '@gx3/engine';
+import { streamPrefixProblem, subjectPrefixProblem } from '@gx3/outbox-publisher';
 import { ConfigError } from './errors.js';
 
 export interface InstrumentConfig {
@@ -33,6 +34,12 @@ export interface ServerConfig {
   readonly apiKeys: readonly ApiKeyConfig[] | undefined;
   /** `memory` or a NATS URL (`nats://...`). */
   readonly bus: string;
+  /**
+   * With a NATS bus: the prefix of each symbol's stream (`<prefix>_<SYMBOL>`) and of its subject
+   * (`<prefix>.<SYMBOL>`). Deployments that share a NATS server each need their own.
+   */
+  readonly natsStreamPrefix: string;
+  readonly natsSubjectPrefix: string;
   /** Requests (or orders over WebSocket) per second per API key, and the burst allowed. */
   readonly rateLimit: number;
   readonly rateBurst: number;
@@ -63,6 +70,8 @@ export const DEFAULTS: ServerConfig = {
   instruments: DEMO_INSTRUMENTS,
   apiKeys: undefined,
   bus: 'memory',
+  natsStreamPrefix: 'GX3',
+  natsSubjectPrefix: 'gx3.events',
   rateLimit: 5000,
   rateBurst: 10_000,
   logLevel: 'info',
@@ -83,6 +92,8 @@ const SETTINGS = {
   instruments: { env: 'GX3_INSTRUMENTS', flag: 'instruments' },
   apiKeys: { env: 'GX3_API_KEYS', flag: 'api-keys' },
   bus: { env: 'GX3_BUS', flag: 'bus' },
+  natsStreamPrefix: { env: 'GX3_NATS_STREAM_PREFIX', flag: 'nats-stream-prefix' },
+  natsSubjectPrefix: { env: 'GX3_NATS_SUBJECT_PREFIX', flag: 'nats-subject-prefix' },
   rateLimit: { env: 'GX3_RATE_LIMIT', flag: 'rate-limit' },
   rateBurst: { env: 'GX3_RATE_BURST', flag: 'rate-burst' },
   logLevel: { env: 'GX3_LOG_LEVEL', flag: 'log-level' },
@@ -97,6 +108,7 @@ type SettingName = keyof typeof SETTINGS;
 
 export const USAGE = `usage: gx3-server [--config FILE] [--host H] [--port N] [--data-dir DIR]
   [--durability none|batch|interval] [--codec binary|json] [--bus memory|nats://HOST:PORT]
+  [--nats-stream-prefix PREFIX] [--nats-subject-prefix PREFIX]
   [--instruments SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...] [--api-keys USER:KEY,...]
   [--rate-limit N] [--rate-burst N] [--log-level LEVEL] [--body-limit BYTES]
   [--client-order-id-window N] [--recent-trades N] [--order-history N] [--request-timeout-ms N]
@@ -172,6 +184,8 @@ export function resolveConfig(raw: Partial<Record<SettingName, unknown>>): Serve
     instruments: pick('instruments', parseInstruments),
     apiKeys: pick('apiKeys', parseApiKeys),
     bus: pick('bus', parseBus),
+    natsStreamPrefix: pick('natsStreamPrefix', (v, w) => checked(v, w, streamPrefixProblem)),
+    natsSubjectPrefix: pick('natsSubjectPrefix', (v, w) => checked(v, w, subjectPrefixProblem)),
     rateLimit: pick('rateLimit', (v, w) => int(v, w, 1, 1e9)),
     rateBurst: pick('rateBurst', (v, w) => int(v, w, 1, 1e9)),
     logLevel: pick('logLevel', (v, w) => oneOf(v, w, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const)),
@@ -191,6 +205,12 @@ function bad(where: string, what: string): ConfigError {
 function str(v: unknown, where: string): string {
   if (typeof v !== 'string' || v === '') throw bad(where, `must be a non-empty string, got ${JSON.stringify(v)}`);
   return v;
+}
+
+function checked(v: unknown, where: string, problem: (v: unknown) => string | undefined): string {
+  const why = problem(v);
+  if (why !== undefined) throw bad(where, why);
+  return v as string;
 }
 
 function int(v: unknown, where: string, min: number, max: number): number {

@@ -54,7 +54,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const apiKeys = config.apiKeys ?? demoKeys(config.dataDir).keys;
   const keys = new KeyStore(apiKeys);
 
-  const bus: Bus = config.bus === 'memory' ? new MemoryBus() : await NatsJetStreamBus.connect({ servers: config.bus });
+  const bus: Bus = config.bus === 'memory' ? new MemoryBus() : await NatsJetStreamBus.connect({ servers: config.bus, streamPrefix: config.natsStreamPrefix, subjectPrefix: config.natsSubjectPrefix });
   let engine: Engine;
   try {
     engine = await Engine.open({

@@ -67,6 +67,27 @@ export function streamName(prefix: string, symbol: string): string {
   return `${prefix}_${symbol.replace(/[^A-Za-z0-9-]/g, (c) => (c === '_' ? '__' : `_x${(c.codePointAt(0) ?? 0).toString(16)}_`))}`;
 }
 
+const STREAM_PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
+const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/**
+ * Why `prefix` cannot begin the bus's stream names (undefined if it can): 1-32 of `A-Z a-z 0-9 _ -`
+ * (a stream name may not hold `.`, `*`, `>`, spaces or path separators).
+ */
+export function streamPrefixProblem(prefix: unknown): string | undefined {
+  if (typeof prefix === 'string' && STREAM_PREFIX.test(prefix)) return undefined;
+  return `a stream prefix must be 1-32 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(prefix)}`;
+}
+
+/**
+ * Why `prefix` cannot begin the bus's subjects (undefined if it can): tokens of `A-Z a-z 0-9 _ -`
+ * separated by single dots, at most 128 characters (no wildcard, no empty token).
+ */
+export function subjectPrefixProblem(prefix: unknown): string | undefined {
+  if (typeof prefix === 'string' && prefix.length <= 128 && SUBJECT_PREFIX.test(prefix)) return undefined;
+  return `a subject prefix must be tokens of A-Z a-z 0-9 _ - separated by single dots (at most 128 characters, no wildcards), got ${JSON.stringify(prefix)}`;
+}
+
 /** The event sequence number in a message id (`<symbol>:<eventSeq>`), or -1. */
 function eventSeqOf(id: string | undefined): number {
   const m = id === undefined ? null : /:(\d+)$/.exec(id);
@@ -104,8 +125,12 @@ export class NatsJetStreamBus implements Bus {
     this.sweeper.unref();
   }
 
-  /** Connects (BUS_ERROR if no server answers in time). */
+  /** Connects (BUS_ERROR if no server answers in time; INVALID_OPTIONS for a prefix no stream or subject can have). */
   static async connect(options: NatsBusOptions = {}): Promise<NatsJetStreamBus> {
+    const streamPrefix = options.streamPrefix ?? 'GX3';
+    const subjectPrefix = options.subjectPrefix ?? 'gx3.events';
+    const problem = streamPrefixProblem(streamPrefix) ?? subjectPrefixProblem(subjectPrefix);
+    if (problem !== undefined) throw new OutboxError('INVALID_OPTIONS', `NatsJetStreamBus: ${problem}`);
     const servers = options.servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
     let nc: NatsConnection;
     try {
@@ -122,8 +147,8 @@ export class NatsJetStreamBus implements Bus {
     }
     const jsm = await jetstreamManager(nc);
     return new NatsJetStreamBus(nc, jsm, {
-      streamPrefix: options.streamPrefix ?? 'GX3',
-      subjectPrefix: options.subjectPrefix ?? 'gx3.events',
+      streamPrefix,
+      subjectPrefix,
       duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
       ackTimeoutMs: options.ackTimeoutMs ?? 5000,
       storage: options.storage ?? 'file',
