@@ -125,6 +125,12 @@ export class SymbolActor {
   private readonly cmdEnds: Float64Array;
   private head = 0;
   private maxOrderId = 0;
+  /**
+   * The latest command timestamp logged (recovered from the command log): a timestamp the actor
+   * assigns is never below it, so that a symbol's event times never go back, even when the clock
+   * does (a wall clock stepped back between two runs, a clock of the caller's).
+   */
+  private maxTs = 0;
   private tail = 0;
   private lastSeq: number;
   private processed: number;
@@ -259,6 +265,7 @@ export class SymbolActor {
           }
           commands++;
           if ((cmd.type === 'limit' || cmd.type === 'market') && cmd.orderId > this.maxOrderId) this.maxOrderId = cmd.orderId;
+          if (cmd.ts > this.maxTs) this.maxTs = cmd.ts;
           if (this.sink.writing) rederived++;
           this.apply(cmd, false);
           if (cmd.seq === last.seq) {
@@ -466,7 +473,10 @@ export class SymbolActor {
     const givenSeq = cmd.seq;
     const givenTs = cmd.ts;
     cmd.seq = seq;
-    if (givenTs === 0) cmd.ts = this.clock();
+    if (givenTs === 0) {
+      const now = this.clock();
+      cmd.ts = now < this.maxTs ? this.maxTs : now; // a clock that gives no number is still refused by the codec
+    }
     // The command is appended to the command log as it enters the mailbox (encoding it validates
     // it): it is in the log before it is applied, and the log is written out before the outbox.
     const log = this.cmdLog;
@@ -494,6 +504,7 @@ export class SymbolActor {
     log.commit(len);
     this.lastSeq = seq;
     if ((cmd.type === 'limit' || cmd.type === 'market') && cmd.orderId > this.maxOrderId) this.maxOrderId = cmd.orderId;
+    if (cmd.ts > this.maxTs) this.maxTs = cmd.ts;
     const i = this.tail & this.mask;
     this.cmdEnds[i] = log.nextOffset;
     // The mailbox keeps its own copy, the command as logged: a caller that changes or submits its
