@@ -2,7 +2,7 @@
 // (a command given with ts 0) is never below the latest one logged, in this run or (recovered from
 // the command log) an earlier one. A command given its own ts keeps it; a clock that gives no
 // number is still refused.
-import { codecByName, type Event } from '@gx3/codecs';
+import { codecByName } from '@gx3/codecs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/index.js';
 import { cancel, cmdDirOf, evDirOf, limit, readCommandLog, readOutbox, removeTmpDirs, tmpDir } from './helpers.js';
@@ -21,7 +21,7 @@ function clockOf(values: number[]): () => number {
 function times(dataDir: string): { commands: number[]; events: number[] } {
   return {
     commands: readCommandLog(cmdDirOf(dataDir, SYM), codec).map((r) => r.msg.ts),
-    events: readOutbox(evDirOf(dataDir, SYM), codec).map((r) => (r.msg as Event).ts),
+    events: readOutbox(evDirOf(dataDir, SYM), codec).map((r) => r.msg.ts),
   };
 }
 
