@@ -110,6 +110,9 @@ export class SymbolActor {
   readonly recovery: RecoveryReport;
 
   private readonly codec: Codec;
+  /** The codec when it is the binary one (commands are read back from the log without allocating). */
+  private readonly binary: BinaryCodec | undefined;
+  private readonly readBack = new DecodedMessage();
   private readonly sink: EngineSink;
   private readonly clock: () => number;
   private readonly listenerError: (err: unknown) => void;
@@ -171,6 +174,7 @@ export class SymbolActor {
   private constructor(config: SymbolConfig, options: ActorOptions) {
     this.symbol = config.symbol;
     this.codec = options.codec;
+    this.binary = options.codec instanceof BinaryCodec ? options.codec : undefined;
     this.clock = options.clock;
     const report = options.onListenerError;
     this.listenerError = (err) => {
@@ -493,24 +497,37 @@ export class SymbolActor {
       this.busy--;
     }
     let len: number;
+    // The command as logged, read back from the record just encoded: what the book applies and
+    // the mailbox keeps. The caller's object is read once, by the encoder: one whose fields read
+    // differently the second time (accessors, a proxy), or hold what the log writes otherwise
+    // (-0 is logged as 0), cannot make the live book differ from what a replay of the log rebuilds.
+    let logged: Command;
     try {
       len = this.codec.encode(cmd, log.buffer, at);
+      logged = this.binary ? (this.binary.decodeInto(log.buffer, at, len, this.readBack) as unknown as Command) : (this.codec.decode(log.buffer.subarray(at, at + len)) as Command);
     } catch (err) {
       log.abandon();
       cmd.seq = givenSeq; // a refused command is left as it was given
       cmd.ts = givenTs;
       return refusal('INVALID_COMMAND', (err as Error).message);
     }
+    if (logged.symbol !== this.symbol || logged.seq !== seq) {
+      // A symbol (or seq) that read differently when it was encoded.
+      log.abandon();
+      cmd.seq = givenSeq;
+      cmd.ts = givenTs;
+      return refusal('INVALID_COMMAND', `the command's symbol or sequence number changed while it was being logged (${logged.symbol}, ${logged.seq})`);
+    }
     log.commit(len);
     this.lastSeq = seq;
-    if ((cmd.type === 'limit' || cmd.type === 'market') && cmd.orderId > this.maxOrderId) this.maxOrderId = cmd.orderId;
-    if (cmd.ts > this.maxTs) this.maxTs = cmd.ts;
+    if ((logged.type === 'limit' || logged.type === 'market') && logged.orderId > this.maxOrderId) this.maxOrderId = logged.orderId;
+    if (logged.ts > this.maxTs) this.maxTs = logged.ts;
     const i = this.tail & this.mask;
     this.cmdEnds[i] = log.nextOffset;
     // The mailbox keeps its own copy, the command as logged: a caller that changes or submits its
     // object again before it is applied cannot make the live book differ from what a replay of
     // the log rebuilds.
-    this.cmds.store(i, cmd);
+    this.cmds.store(i, logged);
     this.waiting[i] = waiter;
     this.tail++;
     if (!this.scheduled) {
