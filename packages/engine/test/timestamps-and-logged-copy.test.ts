@@ -1,7 +1,7 @@
 // A symbol's event times never go back, even when the clock does: a timestamp the actor assigns
 // (a command given with ts 0) is never below the latest one logged, in this run or (recovered from
 // the command log) an earlier one. A command given its own ts keeps it; a clock that gives no
-// number is still refused.
+// number is still refused. And a command whose symbol reads differently while it is logged is refused.
 import { codecByName } from '@gx3/codecs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Engine } from '../src/index.js';
@@ -71,5 +71,28 @@ describe('command timestamps', () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe('a command whose symbol reads differently while it is logged', () => {
+  it('is refused (INVALID_COMMAND) and leaves nothing in the command log', async () => {
+    const dir = tmpDir();
+    const engine = await Engine.open({ dataDir: dir, symbols: [{ symbol: SYM }, { symbol: 'OTHER' }], durability: 'batch' });
+    try {
+      const cmd = limit(SYM, 1, 'buy', 100, 1);
+      let reads = 0;
+      // The actor's routing check reads the actor's own symbol; the encoder then reads another.
+      Object.defineProperty(cmd, 'symbol', { get: () => (reads++ === 0 ? SYM : 'OTHER'), enumerable: true });
+      const actor = engine.actor(SYM);
+      const r = actor?.trySubmit(cmd);
+      expect(r).toMatchObject({ ok: false, code: 'INVALID_COMMAND' });
+      expect(reads).toBe(2);
+      expect(cmd.seq).toBe(0);
+      // The next command gets seq 1: nothing was logged or taken.
+      expect((await engine.submit(limit(SYM, 2, 'buy', 100, 1))).seq).toBe(1);
+    } finally {
+      await engine.close();
+    }
+    expect(readCommandLog(cmdDirOf(dir, SYM), codec).map((r) => r.msg.orderId)).toEqual([2]);
   });
 });
