@@ -147,21 +147,39 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     sendError(reply, new ApiError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0] ?? ''}`));
   });
   // Shutting down (not ready once it listened): requests other than health and metrics are refused
-  // with 503 SHUTTING_DOWN, and every answer closes its connection, so that a keep-alive client
-  // whose request was in flight when the shutdown began does not keep the server from stopping.
+  // with 503 SHUTTING_DOWN, and the answer to the last request in flight on a connection closes
+  // it, so that a keep-alive client whose request was in flight when the shutdown began does not
+  // keep the server from stopping. Only the last: Node ends a connection once an answer that says
+  // `connection: close` is sent, and the requests a client pipelined behind it (taken, and carried
+  // out during the drain) would lose their answers.
+  // Requests of each connection read and not answered yet (a client may pipeline several).
+  const unanswered = new WeakMap<object, number>();
+  const answering = (socket: object): number => {
+    const n = (unanswered.get(socket) ?? 0) - 1;
+    if (n > 0) unanswered.set(socket, n);
+    else unanswered.delete(socket);
+    return Math.max(0, n);
+  };
   app.addHook('onRequest', (req, _reply, done) => {
+    const socket = req.raw.socket;
+    unanswered.set(socket, (unanswered.get(socket) ?? 0) + 1);
     if (!deps.ready() && !req.url.startsWith('/health') && !req.url.startsWith('/metrics')) {
       done(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
       return;
     }
     done();
   });
-  app.addHook('onSend', (_req, reply, payload, done) => {
-    if (!deps.ready()) void reply.header('connection', 'close');
+  app.addHook('onSend', (req, reply, payload, done) => {
+    if (answering(req.raw.socket) === 0 && !deps.ready()) void reply.header('connection', 'close');
     done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
     metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
+    done();
+  });
+  // A request whose client went away before its answer is not waiting for one any more.
+  app.addHook('onRequestAbort', (req, done) => {
+    answering(req.raw.socket);
     done();
   });
 

@@ -112,6 +112,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     logger,
     maxPayload: config.bodyLimit,
     frameRate: { rate: config.rateLimit, burst: config.rateBurst },
+    ready: () => ready,
     ...(options.wsMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.wsMaxBufferedBytes }),
     ...(options.wsMaxConnections?.perKey === undefined ? {} : { maxConnectionsPerKey: options.wsMaxConnections.perKey }),
     ...(options.wsMaxConnections?.perAddress === undefined ? {} : { maxConnectionsPerAddress: options.wsMaxConnections.perAddress }),

@@ -41,6 +41,8 @@ export interface WsDeps {
    */
   readonly maxConnectionsPerKey?: number;
   readonly maxConnectionsPerAddress?: number;
+  /** False while shutting down: an upgrade is then refused 503 SHUTTING_DOWN (default: always ready). */
+  readonly ready?: () => boolean;
 }
 
 /** Failed `auth` frames after which a connection is closed (1008): keys cannot be guessed on one connection. */
@@ -126,6 +128,13 @@ export class WsApi {
     }
     if (url.pathname !== '/v1/ws') {
       refuse(socket, 'HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // Shutting down: refused as every other request then is (the API's format, with Retry-After).
+    if (this.deps.ready?.() === false) {
+      const e = new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5);
+      const body = JSON.stringify(e.toJSON());
+      refuse(socket, `HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${e.retryAfter ?? 5}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     const key = (req.headers['x-api-key'] as string | undefined) ?? url.searchParams.get('apiKey') ?? undefined;
