@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Event } from '@gx3/codecs';
+import { NatsJetStreamBus } from '@gx3/outbox-publisher';
 import { nodeFileIO, type FileIO } from '@gx3/wal';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
@@ -539,4 +540,33 @@ export function metricSample(text: string, name: string, labels: Record<string, 
     if (keys.length === Object.keys(got).length && keys.every((k) => got[k] === labels[k])) return Number(m[3]);
   }
   return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded randomness and NATS
+
+/** A deterministic PRNG (mulberry32) of floats in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Why a JetStream-enabled NATS server cannot be used at `url`, or undefined when it can. */
+export async function natsProblem(url: string): Promise<string | undefined> {
+  let bus: NatsJetStreamBus | undefined;
+  try {
+    bus = await NatsJetStreamBus.connect({ servers: url, connectTimeoutMs: 2000 });
+    await bus.jsm.getAccountInfo();
+    return undefined;
+  } catch (err) {
+    return `${url}: ${(err as Error).message}`;
+  } finally {
+    await bus?.close().catch(() => undefined);
+  }
 }

@@ -28,25 +28,12 @@ import { NatsJetStreamBus, readCursor, readHistory } from '@gx3/outbox-publisher
 import { WalReader, WalRecord } from '@gx3/wal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forTaker } from '../src/answer-json.js';
-import { ALICE, API_KEYS_ENV, BIN_JS, BOB, CAROL, checkBuilt, removeTmpDirs, request, sleep, tmpDir, until, within } from './helpers.js';
+import { ALICE, API_KEYS_ENV, BIN_JS, BOB, CAROL, checkBuilt, natsProblem, removeTmpDirs, request, rng, sleep, tmpDir, until, within } from './helpers.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const IN_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 const SEED = Number(process.env.GX3_REVIEW_SEED ?? 0x5eed_2025);
 
-/** Why a JetStream-enabled server cannot be used at `url`, or undefined when it can. */
-async function natsProblem(url: string): Promise<string | undefined> {
-  let bus: NatsJetStreamBus | undefined;
-  try {
-    bus = await NatsJetStreamBus.connect({ servers: url, connectTimeoutMs: 2000 });
-    await bus.jsm.getAccountInfo();
-    return undefined;
-  } catch (err) {
-    return `${url}: ${(err as Error).message}`;
-  } finally {
-    await bus?.close().catch(() => undefined);
-  }
-}
 
 const problem = await natsProblem(NATS_URL);
 const skip = problem !== undefined;
@@ -60,17 +47,6 @@ if (problem !== undefined && IN_CI) {
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness
 
-/** mulberry32: a small seeded generator of floats in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const between = (r: () => number, lo: number, hi: number): number => lo + Math.floor(r() * (hi - lo + 1));
 

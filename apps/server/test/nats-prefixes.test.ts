@@ -7,7 +7,7 @@ import { NatsJetStreamBus, OutboxError, streamName } from '@gx3/outbox-publisher
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, resolveConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
-import { ALICE, Client, removeTmpDirs, start, until } from './helpers.js';
+import { ALICE, Client, natsProblem, removeTmpDirs, start, until } from './helpers.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const IN_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
@@ -64,18 +64,6 @@ describe('the prefix settings', () => {
   });
 });
 
-async function natsProblem(url: string): Promise<string | undefined> {
-  let bus: NatsJetStreamBus | undefined;
-  try {
-    bus = await NatsJetStreamBus.connect({ servers: url, connectTimeoutMs: 2000 });
-    await bus.jsm.getAccountInfo();
-    return undefined;
-  } catch (err) {
-    return `${url}: ${(err as Error).message}`;
-  } finally {
-    await bus?.close().catch(() => undefined);
-  }
-}
 
 const problem = await natsProblem(NATS_URL);
 if (problem !== undefined && !IN_CI) console.warn(`SKIPPED: NATS prefix tests: NATS JetStream at ${NATS_URL} is unavailable: ${problem} (under CI this is a failure)`);

@@ -11,24 +11,11 @@ import { codecByName, type Event } from '@gx3/codecs';
 import { NatsJetStreamBus } from '@gx3/outbox-publisher';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forTaker } from '../src/answer-json.js';
-import { ALICE, BOB, Client, removeTmpDirs, request, start, until, type TestServer } from './helpers.js';
+import { ALICE, BOB, Client, natsProblem, removeTmpDirs, request, start, until, type TestServer } from './helpers.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const IN_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 
-/** Why a JetStream-enabled server cannot be used at `url`, or undefined when it can. */
-async function natsProblem(url: string): Promise<string | undefined> {
-  let bus: NatsJetStreamBus | undefined;
-  try {
-    bus = await NatsJetStreamBus.connect({ servers: url, connectTimeoutMs: 2000 });
-    await bus.jsm.getAccountInfo();
-    return undefined;
-  } catch (err) {
-    return `${url}: ${(err as Error).message}`;
-  } finally {
-    await bus?.close().catch(() => undefined);
-  }
-}
 
 const problem = await natsProblem(NATS_URL);
 const skip = problem !== undefined;

@@ -27,7 +27,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, API_KEYS_ENV, BOB, CAROL, checkBuilt, removeTmpDirs, request, serverEnv, ServerProcess, SYM, tmpDir, until, within, WsClient, wsUrl, type WsMsg } from './helpers.js';
+import { ALICE, API_KEYS_ENV, BOB, CAROL, checkBuilt, removeTmpDirs, request, rng, serverEnv, ServerProcess, SYM, tmpDir, until, within, WsClient, wsUrl, type WsMsg } from './helpers.js';
 import type { OrderView } from '../src/gateway.js';
 
 const DAVE = 'dave-key-0123';
@@ -53,16 +53,6 @@ function envOf(dataDir: string): Record<string, string> {
 // ---------------------------------------------------------------------------------------------
 // A deterministic random source
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP over a keep-alive agent, every outcome kept (an answer, or the socket error)

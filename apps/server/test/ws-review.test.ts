@@ -5,7 +5,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../src/config.js';
 import { startServer as startRaw } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, book, Client, gatedIO, pathAwareIO, removeTmpDirs, SEGMENT, silentLogger, start, SYM, TEST_INSTRUMENT, tmpDir, trades, until, WsClient, wsUrl, type TestServer, type WsMsg } from './helpers.js';
+import { ALICE, API_KEYS, BOB, book, Client, gatedIO, pathAwareIO, removeTmpDirs, rng, SEGMENT, silentLogger, start, SYM, TEST_INSTRUMENT, tmpDir, trades, until, WsClient, wsUrl, type TestServer, type WsMsg } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -30,17 +30,6 @@ async function startServer(settings: Record<string, unknown> = {}, dir?: string)
   return s;
 }
 
-/** A deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A book reconstructed from a snapshot and its numbered updates; records every problem seen. */
 class L2Mirror {

@@ -31,25 +31,16 @@ import { OrderBook, Side } from '@gx3/orderbook';
 import type { Durability } from '@gx3/wal';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, EngineError, type EngineOptions, type SymbolActor, type SymbolConfig } from '../src/index.js';
-import { OutboxChecker, removeTmpDirs, tmpDir } from './helpers.js';
+import { OutboxChecker, prng, removeTmpDirs, tmpDir } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
 // ---------------------------------------------------------------------------------------------
-// A deterministic PRNG (mulberry32) and small helpers over it
+// A deterministic PRNG (mulberry32, helpers.ts) and small helpers over it
 
 type Rng = () => number;
 
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const mulberry32 = (seed: number): Rng => prng(seed);
 
 /** An integer in [0, n). */
 const int = (rng: Rng, n: number): number => Math.floor(rng() * n);
