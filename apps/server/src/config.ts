@@ -251,7 +251,7 @@ function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
     if (seen.has(symbol)) throw bad(at, `symbol ${symbol} is listed twice`);
     seen.add(symbol);
     const minPrice = int(o.minPrice, `${at} minPrice`, 1, Number.MAX_SAFE_INTEGER);
-    const maxPrice = int(o.maxPrice, `${at} maxPrice`, minPrice, minPrice + 2 ** 31 - 2);
+    const maxPrice = int(o.maxPrice, `${at} maxPrice`, minPrice, minPrice + (2 ** 31 - 2)); // not (minPrice + 2^31) - 2: that sum can round
     const maxQty = int(o.maxQty, `${at} maxQty`, 1, Number.MAX_SAFE_INTEGER);
     for (const k of Object.keys(o)) if (!['symbol', 'minPrice', 'maxPrice', 'maxQty'].includes(k)) throw bad(at, `unknown field ${JSON.stringify(k)}`);
     return { symbol, minPrice, maxPrice, maxQty };

@@ -12,7 +12,7 @@ import type { InstrumentConfig, ServerConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { EventFeed } from './event-feed.js';
 import type { OrderState, PublicTrade } from './market-state.js';
-import type { AmendOrder, PlaceOrder } from './requests.js';
+import { invalid, type AmendOrder, type PlaceOrder } from './requests.js';
 import type { User } from './auth.js';
 
 export interface OrderResult {
@@ -266,6 +266,12 @@ export class Gateway {
     // is applied; and the book itself tells a reduction at the same price (which keeps time
     // priority) from a replace.
     const amend = (price: number, qty: number): Command => ({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price, qty });
+    // An order's quantity is what it has filled plus what it has open: a new open quantity that
+    // would take it past 2^53 - 1 could not be told exactly (a reduction never can).
+    const filled = this.feeds.get(symbol)?.state.getOrder(orderId)?.filledQty ?? 0;
+    if (req.qty !== undefined && req.qty > Number.MAX_SAFE_INTEGER - filled) {
+      return Promise.reject(invalid('qty', `with the ${filled} lots order ${orderId} has filled, a quantity of ${req.qty} would take it past ${Number.MAX_SAFE_INTEGER} lots`));
+    }
     if (req.price !== undefined) {
       return this.submit(amend(req.price, req.qty ?? 0), undefined, true, started, true).then((events) => this.outcome(events, 'amend', symbol, orderId));
     }

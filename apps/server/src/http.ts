@@ -11,7 +11,8 @@ import { orderResultJson } from './answer-json.js';
 import { ApiError } from './errors.js';
 import type { Gateway, OrderResult } from './gateway.js';
 import type { Metrics } from './metrics.js';
-import { CLIENT_ORDER_ID, invalid, parseAmendOrder, parseOrderId, parsePlaceOrder, queryInt } from './requests.js';
+import { CLIENT_ORDER_ID, invalid, parseAmendOrder, parseOrderId, parsePlaceOrder, queryInt, roundedMessage } from './requests.js';
+import { fractionalNumber } from '@gx3/codecs';
 import type { Publisher } from '@gx3/outbox-publisher';
 
 export interface HttpDeps {
@@ -132,6 +133,13 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     }
     if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
       done(invalid('__proto__', 'is not a field of this request'), undefined);
+      return;
+    }
+    // A number JSON.parse reads as an integer although it is not one (9007199254740990.5 is read as
+    // 9007199254740990): refused, not taken at a value the client did not send.
+    const rounded = fractionalNumber(text, true);
+    if (rounded !== undefined) {
+      done(invalid(rounded.member, roundedMessage(rounded.token)), undefined);
       return;
     }
     done(null, value);

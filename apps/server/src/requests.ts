@@ -34,6 +34,11 @@ export function invalid(field: string, what: string): ApiError {
   return new ApiError('VALIDATION', `${field}: ${what}`);
 }
 
+/** What is wrong with a number JSON.parse read as an integer although its text is not one. */
+export function roundedMessage(token: string): string {
+  return `${token} is not an integer (JSON would read it as ${String(Number(token))})`;
+}
+
 function object(v: unknown, what: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(what, 'must be a JSON object');
   return v as Record<string, unknown>;

@@ -15,7 +15,8 @@ import { ApiError } from './errors.js';
 import type { FeedUpdate } from './event-feed.js';
 import type { Gateway, OrderResult } from './gateway.js';
 import type { Metrics } from './metrics.js';
-import { invalid, parseAmendOrder, parsePlaceOrder, positiveInt } from './requests.js';
+import { invalid, parseAmendOrder, parsePlaceOrder, positiveInt, roundedMessage } from './requests.js';
+import { fractionalNumber } from '@gx3/codecs';
 
 export interface WsDeps {
   readonly gateway: Gateway;
@@ -218,8 +219,10 @@ export class WsApi {
 
   private onMessage(client: Client, data: RawData): void {
     let msg: unknown;
+    let text: string;
     try {
-      msg = JSON.parse(textOf(data));
+      text = textOf(data);
+      msg = JSON.parse(text);
     } catch (err) {
       if (this.chargeFrame(client, undefined)) this.send(client, { error: { code: 'MALFORMED_JSON', message: `the frame is not valid JSON: ${(err as Error).message}` } });
       return;
@@ -235,6 +238,13 @@ export class WsApi {
       return;
     }
     if (!this.chargeFrame(client, id)) return;
+    // A number JSON.parse reads as an integer although it is not one: the frame is refused (it is
+    // not taken at a value the client did not send).
+    const rounded = fractionalNumber(text, true);
+    if (rounded !== undefined) {
+      this.replyError(client, id, invalid(rounded.member, roundedMessage(rounded.token)));
+      return;
+    }
     try {
       this.dispatch(client, m, id);
     } catch (err) {

@@ -6,6 +6,7 @@
 import type { Codec } from './codec.js';
 import { DecodedMessage } from './decoded-message.js';
 import { DecodeError, EncodeError } from './errors.js';
+import { fractionalNumber, type FractionalNumber } from './fractional-number.js';
 import {
   CROSS_FIELD_RULES,
   crossFieldError,
@@ -244,7 +245,7 @@ export class JsonCodec implements Codec {
     // JSON.parse rounds a number such as 9007199254740991.4 to a safe integer before the checks
     // below: a value written with a fraction (or exponent) that is not zero is found from the text
     // (only a text that can hold one is scanned), and reported when its field's turn comes.
-    const rounded = MAYBE_FRACTION.test(text) ? roundedNumber(text) : undefined;
+    const rounded = fractionalNumber(text);
 
     if (!Object.hasOwn(rec, 'v')) throw new DecodeError('MISSING_FIELD', 'decode: missing field v (the version)', 'v');
     if (typeof rec.v !== 'number') throw new DecodeError('INVALID_FIELD', `decode: invalid v: ${show(rec.v)} (the version, a number)`, 'v');
@@ -319,56 +320,9 @@ export class JsonCodec implements Codec {
   }
 }
 
-const NUMBER = /-?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?/y;
-/** A digit followed by `.` or an exponent: without one, no number of the text has a fraction (the usual case). */
-const MAYBE_FRACTION = /\d[.eE]/;
-
 /** INVALID_FIELD for `field` if the text's rounded number is in it. */
-function notInteger(rounded: { field: string; token: string }, type: string, field: string): void {
+function notInteger(rounded: FractionalNumber, type: string, field: string): void {
   if (rounded.field === field) throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${field}: ${rounded.token} is not an integer`, field);
-}
-
-/**
- * The first number of a JSON text written as a value that is not an integer (`1.5`, `5e-1`;
- * `1.0` and `1e2` are integers), with the member of the top-level object it is in, or undefined.
- */
-function roundedNumber(text: string): { field: string; token: string } | undefined {
-  // The last string's bounds, and the top-level member name's (the string before its ':'), sliced
-  // only for an error. A number nested in a member's value belongs to that member.
-  let strStart = 0;
-  let strEnd = 0;
-  let keyStart = 0;
-  let keyEnd = 0;
-  let depth = 0;
-  for (let i = 0; i < text.length; ) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) {
-      let j = i + 1;
-      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      strStart = i + 1;
-      strEnd = j;
-      i = j + 1;
-      continue;
-    }
-    if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
-    else if (c === 0x3a && depth === 1) {
-      keyStart = strStart;
-      keyEnd = strEnd;
-    }
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
-      NUMBER.lastIndex = i;
-      const m = NUMBER.exec(text);
-      if (m === null) return undefined; // not a number: JSON.parse accepted the text, so this cannot be
-      const digits = (m[1] ?? '') + (m[2] ?? '');
-      const point = (m[1] ?? '').length + Number(m[3] ?? 0);
-      for (let k = Math.max(0, point); k < digits.length; k++) if (digits.charCodeAt(k) !== 0x30) return { field: text.slice(keyStart, keyEnd), token: m[0] };
-      i += m[0].length;
-      continue;
-    }
-    i++;
-  }
-  return undefined;
 }
 
 /** The JSON codec. */
