@@ -79,9 +79,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   } catch (err) {
     await bus.close();
     // The engine's configuration errors are about the instruments (a symbol's name, or limits other
-    // than those its logs were written with): a configuration error naming the setting (exit 2).
+    // than those its logs were written with) or the codec (not the one the logs were written
+    // with): a configuration error naming the setting (exit 2).
     if (err instanceof EngineError && err.code === 'INVALID_CONFIG') {
-      throw new ConfigError('INVALID_CONFIG', `instruments (GX3_INSTRUMENTS / --instruments): ${err.message}`, { cause: err });
+      const setting = err.option === 'codec' ? 'codec (GX3_CODEC / --codec)' : 'instruments (GX3_INSTRUMENTS / --instruments)';
+      throw new ConfigError('INVALID_CONFIG', `${setting}: ${err.message}`, { cause: err });
     }
     throw err;
   }

@@ -13,11 +13,14 @@ export type EngineErrorCode =
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';
+  /** With INVALID_CONFIG: the engine option it is about, when it is not a symbol's (`codec`). */
+  readonly option?: string;
   constructor(
     readonly code: EngineErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { option?: string },
   ) {
     super(message, options);
+    if (options?.option !== undefined) this.option = options.option;
   }
 }

@@ -16,6 +16,7 @@ import { listSegments, nodeFileIO, truncateLog, WalError, WalReader, WalRecord, 
 import { EngineSink } from './event-sink.js';
 import { EngineError, type EngineErrorCode } from './errors.js';
 import { checkLimits, keepLimits } from './symbol-limits.js';
+import { checkLogsCodec } from './logs-codec.js';
 import { SIDE_CODE, STP_CODE, TIF_CODE } from './mapping.js';
 import { MailboxSlots } from './mailbox-slots.js';
 
@@ -207,6 +208,8 @@ export class SymbolActor {
     }
     // Before anything is opened or replayed: the log is replayed under the limits it was written with.
     checkLimits(config.symbol, options.dir, limits);
+    // And with the codec it was written with (read with the other, it looked like a damaged log).
+    checkLogsCodec(config.symbol, options.io ?? nodeFileIO, cmdDir, evDir, options.codec.name);
     const walOptions = {
       durability: options.durability,
       syncIntervalMs: options.syncIntervalMs,
