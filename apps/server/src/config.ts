@@ -54,6 +54,8 @@ export interface ServerConfig {
   readonly orderHistory: number;
   /** Time a client has to send a whole HTTP request (headers and body), in milliseconds. */
   readonly requestTimeoutMs: number;
+  /** WebSocket heartbeat: a ping this often; a connection silent since the last one is cut (0: none). */
+  readonly wsHeartbeatMs: number;
 }
 
 export const DEMO_INSTRUMENTS: readonly InstrumentConfig[] = [
@@ -80,6 +82,7 @@ export const DEFAULTS: ServerConfig = {
   recentTrades: 1000,
   orderHistory: 100_000,
   requestTimeoutMs: 30_000,
+  wsHeartbeatMs: 30_000,
 };
 
 /** Setting name → environment variable and flag. */
@@ -102,6 +105,7 @@ const SETTINGS = {
   recentTrades: { env: 'GX3_RECENT_TRADES', flag: 'recent-trades' },
   orderHistory: { env: 'GX3_ORDER_HISTORY', flag: 'order-history' },
   requestTimeoutMs: { env: 'GX3_REQUEST_TIMEOUT_MS', flag: 'request-timeout-ms' },
+  wsHeartbeatMs: { env: 'GX3_WS_HEARTBEAT_MS', flag: 'ws-heartbeat-ms' },
 } as const satisfies Record<keyof ServerConfig, { env: string; flag: string }>;
 
 type SettingName = keyof typeof SETTINGS;
@@ -112,6 +116,7 @@ export const USAGE = `usage: gx3-server [--config FILE] [--host H] [--port N] [-
   [--instruments SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...] [--api-keys USER:KEY,...]
   [--rate-limit N] [--rate-burst N] [--log-level LEVEL] [--body-limit BYTES]
   [--client-order-id-window N] [--recent-trades N] [--order-history N] [--request-timeout-ms N]
+  [--ws-heartbeat-ms N]
 Every setting also has an environment variable (GX3_PORT, GX3_DATA_DIR, GX3_BUS, GX3_API_KEYS, ...;
 see the README) and a key in the JSON config file (GX3_CONFIG or --config). Flags override the
 environment, which overrides the file.`;
@@ -194,6 +199,7 @@ export function resolveConfig(raw: Partial<Record<SettingName, unknown>>): Serve
     recentTrades: pick('recentTrades', (v, w) => int(v, w, 1, 1e7)),
     orderHistory: pick('orderHistory', (v, w) => int(v, w, 1, 1e8)),
     requestTimeoutMs: pick('requestTimeoutMs', (v, w) => int(v, w, 100, 3_600_000)),
+    wsHeartbeatMs: pick('wsHeartbeatMs', (v, w) => heartbeat(v, w)),
   };
   return config;
 }
@@ -205,6 +211,13 @@ function bad(where: string, what: string): ConfigError {
 function str(v: unknown, where: string): string {
   if (typeof v !== 'string' || v === '') throw bad(where, `must be a non-empty string, got ${JSON.stringify(v)}`);
   return v;
+}
+
+/** 0 (no heartbeat) or 100 ms .. 1 hour. */
+function heartbeat(v: unknown, where: string): number {
+  const n = int(v, where, 0, 3_600_000);
+  if (n > 0 && n < 100) throw bad(where, `must be 0 (no heartbeat) or 100..3600000 milliseconds, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 function checked(v: unknown, where: string, problem: (v: unknown) => string | undefined): string {

@@ -115,6 +115,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     maxPayload: config.bodyLimit,
     frameRate: { rate: config.rateLimit, burst: config.rateBurst },
     ready: () => ready,
+    heartbeatMs: config.wsHeartbeatMs,
     ...(options.wsMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.wsMaxBufferedBytes }),
     ...(options.wsMaxConnections?.perKey === undefined ? {} : { maxConnectionsPerKey: options.wsMaxConnections.perKey }),
     ...(options.wsMaxConnections?.perAddress === undefined ? {} : { maxConnectionsPerAddress: options.wsMaxConnections.perAddress }),

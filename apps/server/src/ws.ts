@@ -44,6 +44,13 @@ export interface WsDeps {
   readonly maxConnectionsPerAddress?: number;
   /** False while shutting down: an upgrade is then refused 503 SHUTTING_DOWN (default: always ready). */
   readonly ready?: () => boolean;
+  /**
+   * Every this many milliseconds each connection is pinged; one that has sent nothing (no pong, no
+   * frame) since the previous ping is cut (default 30,000; 0: no heartbeat). A peer that vanished
+   * without closing (its host gone, a cable pulled) would otherwise keep its connection, and one of
+   * its key's connection slots, for ever.
+   */
+  readonly heartbeatMs?: number;
 }
 
 /** Failed `auth` frames after which a connection is closed (1008): keys cannot be guessed on one connection. */
@@ -71,6 +78,8 @@ interface Client {
   counted: string;
   /** The client's address (failed authentications count against it). */
   readonly address: string | undefined;
+  /** Something (a pong, a frame) came from the client since the last heartbeat's ping. */
+  alive: boolean;
 }
 
 type Reply = Record<string, unknown>;
@@ -85,10 +94,19 @@ export class WsApi {
   private outCount = 0;
   private readonly maxBuffered: number;
 
+  private heartbeat: NodeJS.Timeout | undefined;
+
   constructor(private readonly deps: WsDeps) {
     this.maxBuffered = deps.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
     this.bookViews = new BookViews((symbol, depth) => deps.gateway.book(symbol, depth));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxPayload });
+    const heartbeat = deps.heartbeatMs ?? 30_000;
+    if (heartbeat > 0) {
+      this.heartbeat = setInterval(() => {
+        this.beat();
+      }, heartbeat);
+      this.heartbeat.unref();
+    }
     deps.metrics.onCollect(() => {
       deps.metrics.wsMessages.inc({ direction: 'in' }, this.inCount);
       deps.metrics.wsMessages.inc({ direction: 'out' }, this.outCount);
@@ -162,8 +180,23 @@ export class WsApi {
     });
   }
 
+  /** The heartbeat: cuts the connections that sent nothing since the last ping, pings the others. */
+  private beat(): void {
+    for (const c of this.clients) {
+      if (c.ws.readyState !== WebSocket.OPEN) continue;
+      if (!c.alive) {
+        this.deps.logger.info({ user: c.user?.name, address: c.address }, 'websocket client cut: no answer to the heartbeat');
+        c.ws.terminate();
+        continue;
+      }
+      c.alive = false;
+      c.ws.ping();
+    }
+  }
+
   /** Closes every connection (1001, going away). */
   close(): void {
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
     for (const u of this.unsubscribeFeeds) u();
     for (const c of this.clients) c.ws.close(1001, 'server shutting down');
     this.wss.close();
@@ -177,10 +210,27 @@ export class WsApi {
   private connected(ws: WebSocket, user: User | undefined, key: string | undefined, counted: string, address: string | undefined): void {
     this.count(counted, 1);
     const rate = this.deps.frameRate ?? { rate: 5000, burst: 10_000 };
-    const client: Client = { ws, user, key, trades: new Set(), books: new Map(), orders: false, corked: false, frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'), authFailures: 0, counted, address };
+    const client: Client = {
+      ws,
+      user,
+      key,
+      trades: new Set(),
+      books: new Map(),
+      orders: false,
+      corked: false,
+      frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'),
+      authFailures: 0,
+      counted,
+      address,
+      alive: true,
+    };
     this.clients.add(client);
     this.deps.metrics.wsConnections.inc();
+    ws.on('pong', () => {
+      client.alive = true;
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      client.alive = true;
       // A connection being closed (after 5 failed authentications, or by a shutdown) carries out
       // nothing more, though its client may go on sending until it answers the close.
       if (ws.readyState !== WebSocket.OPEN) return;
