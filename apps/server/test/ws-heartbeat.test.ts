@@ -74,15 +74,18 @@ describe('the WebSocket heartbeat', () => {
     servers.push(none);
     const fast = await start({ wsHeartbeatMs: '100' });
     servers.push(fast);
-    const counts = [0, 0];
-    const clients = [none, fast].map((s, k) => {
+    const counts = { none: 0, fast: 0 };
+    const client = (s: TestServer, which: 'none' | 'fast'): WebSocket => {
       const c = new WebSocket(wsUrl(s.url), { headers: { 'x-api-key': ALICE } });
-      c.on('ping', () => counts[k]++);
+      c.on('ping', () => {
+        counts[which]++;
+      });
       return c;
-    });
+    };
+    const clients = [client(none, 'none'), client(fast, 'fast')];
     await Promise.all(clients.map((c) => new Promise((r) => c.once('open', r))));
-    await until(() => (counts[1] as number) >= 3, 'three pings from the server with a heartbeat');
-    expect(counts[0]).toBe(0);
+    await until(() => counts.fast >= 3, 'three pings from the server with a heartbeat');
+    expect(counts.none).toBe(0);
     for (const c of clients) c.close();
   });
 
