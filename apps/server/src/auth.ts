@@ -98,10 +98,15 @@ export function demoKeys(dataDir: string): { keys: ApiKeyConfig[]; file: string;
     }
   }
   const keys = DEMO_USERS.map((user) => ({ user, key: `demo-${user}-${crypto.randomBytes(12).toString('hex')}` }));
-  fs.mkdirSync(dataDir, { recursive: true });
   // Synced before it is renamed into place: after a power cut the keys printed at this start are
-  // there, not an empty file that stops the next start.
-  replaceFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
+  // there, not an empty file that stops the next start. A data directory they cannot be written
+  // in is a configuration error, as it is with configured keys (the engine's lock).
+  try {
+    fs.mkdirSync(dataDir, { recursive: true });
+    replaceFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
+  } catch (err) {
+    throw new ConfigError('INVALID_CONFIG', `dataDir (GX3_DATA_DIR / --data-dir): cannot write the demo keys in ${file}: ${(err as Error).message}`, { cause: err });
+  }
   return { keys, file, created: true };
 }
 

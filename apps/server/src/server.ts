@@ -82,7 +82,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // than those its logs were written with) or the codec (not the one the logs were written
     // with): a configuration error naming the setting (exit 2).
     if (err instanceof EngineError && err.code === 'INVALID_CONFIG') {
-      const setting = err.option === 'codec' ? 'codec (GX3_CODEC / --codec)' : 'instruments (GX3_INSTRUMENTS / --instruments)';
+      const setting =
+        err.option === undefined
+          ? 'instruments (GX3_INSTRUMENTS / --instruments)'
+          : err.option === 'codec'
+            ? 'codec (GX3_CODEC / --codec)'
+            : err.option === 'dataDir'
+              ? 'dataDir (GX3_DATA_DIR / --data-dir)'
+              : err.option === 'durability'
+                ? 'durability (GX3_DURABILITY / --durability)'
+                : `the engine's ${err.option} option`;
       throw new ConfigError('INVALID_CONFIG', `${setting}: ${err.message}`, { cause: err });
     }
     throw err;
@@ -95,46 +104,63 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       logger.warn({ symbol, ...actor.cursorReset, history: actor.outbox.history }, 'events already published were lost (the publisher cursor was past the recovered outbox): cursor moved back, new outbox history');
     }
   }
-  const metrics = new Metrics(engine);
-  const gateway = new Gateway(engine, config, (id) => keys.userById(id)?.name ?? `user-${id}`, metrics, {
-    ...(options.engine?.io === undefined ? {} : { io: options.engine.io }),
-    onFeedFailure: (symbol, err) => {
-      metrics.failedFeeds.add(symbol);
-      logger.error({ err, symbol }, 'the market data of the symbol stopped (its outbox could not be read): only cancels are taken until a restart');
-    },
-  });
-  const limiter = new RateLimiter(config.rateLimit, config.rateBurst);
+  // From here on a failure (the gateway's feed cannot read the outbox's history, the port is in
+  // use) closes what was opened, so that an embedding program can start again in the same process:
+  // the engine (and its lock on the data directory), the bus, the WebSocket heartbeat.
   let ready = false;
-  const app = buildHttp({ gateway, keys, limiter, metrics, logger, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, ready: () => ready });
-  const ws = new WsApi({
-    gateway,
-    keys,
-    limiter,
-    metrics,
-    logger,
-    maxPayload: config.bodyLimit,
-    frameRate: { rate: config.rateLimit, burst: config.rateBurst },
-    ready: () => ready,
-    heartbeatMs: config.wsHeartbeatMs,
-    ...(options.wsMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.wsMaxBufferedBytes }),
-    ...(options.wsMaxConnections?.perKey === undefined ? {} : { maxConnectionsPerKey: options.wsMaxConnections.perKey }),
-    ...(options.wsMaxConnections?.perAddress === undefined ? {} : { maxConnectionsPerAddress: options.wsMaxConnections.perAddress }),
-  });
-  app.server.on('upgrade', (req, socket, head) => {
-    ws.handleUpgrade(req, socket, head);
-  });
-  try {
-    await app.listen({ host: config.host, port: config.port });
-  } catch (err) {
-    gateway.close();
-    await engine.close();
-    await bus.close();
-    // A setting the server cannot use (a port in use, an address this host does not have): a
-    // configuration error naming the settings, with the system's error as its cause.
-    throw new ConfigError('INVALID_CONFIG', `cannot listen on ${config.host}:${config.port} (host GX3_HOST / --host, port GX3_PORT / --port): ${(err as Error).message}`, {
-      cause: err,
+  const made: { gateway?: Gateway; ws?: WsApi } = {};
+  const compose = async (): Promise<{ gateway: Gateway; ws: WsApi; app: ReturnType<typeof buildHttp> }> => {
+    const metrics = new Metrics(engine);
+    const gateway = new Gateway(engine, config, (id) => keys.userById(id)?.name ?? `user-${id}`, metrics, {
+      ...(options.engine?.io === undefined ? {} : { io: options.engine.io }),
+      onFeedFailure: (symbol, err) => {
+        metrics.failedFeeds.add(symbol);
+        logger.error({ err, symbol }, 'the market data of the symbol stopped (its outbox could not be read): only cancels are taken until a restart');
+      },
     });
+    made.gateway = gateway;
+    const limiter = new RateLimiter(config.rateLimit, config.rateBurst);
+    const app = buildHttp({ gateway, keys, limiter, metrics, logger, bodyLimit: config.bodyLimit, requestTimeoutMs: config.requestTimeoutMs, ready: () => ready });
+    const ws = new WsApi({
+      gateway,
+      keys,
+      limiter,
+      metrics,
+      logger,
+      maxPayload: config.bodyLimit,
+      frameRate: { rate: config.rateLimit, burst: config.rateBurst },
+      ready: () => ready,
+      heartbeatMs: config.wsHeartbeatMs,
+      ...(options.wsMaxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.wsMaxBufferedBytes }),
+      ...(options.wsMaxConnections?.perKey === undefined ? {} : { maxConnectionsPerKey: options.wsMaxConnections.perKey }),
+      ...(options.wsMaxConnections?.perAddress === undefined ? {} : { maxConnectionsPerAddress: options.wsMaxConnections.perAddress }),
+    });
+    made.ws = ws;
+    app.server.on('upgrade', (req, socket, head) => {
+      ws.handleUpgrade(req, socket, head);
+    });
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (err) {
+      // A setting the server cannot use (a port in use, an address this host does not have): a
+      // configuration error naming the settings, with the system's error as its cause.
+      throw new ConfigError('INVALID_CONFIG', `cannot listen on ${config.host}:${config.port} (host GX3_HOST / --host, port GX3_PORT / --port): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return { gateway, ws, app };
+  };
+  let parts: { gateway: Gateway; ws: WsApi; app: ReturnType<typeof buildHttp> };
+  try {
+    parts = await compose();
+  } catch (err) {
+    made.ws?.close();
+    made.gateway?.close();
+    await engine.close().catch(() => undefined);
+    await bus.close().catch(() => undefined);
+    throw err;
   }
+  const { gateway, ws, app } = parts;
   ready = true;
   const port = (app.server.address() as AddressInfo).port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

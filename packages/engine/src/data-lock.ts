@@ -66,7 +66,7 @@ export class DataDirLock {
     try {
       key = fs.realpathSync(dataDir);
     } catch (err) {
-      throw new EngineError('INVALID_CONFIG', `cannot resolve the data directory ${dataDir}: ${(err as Error).message}`, { cause: err });
+      throw new EngineError('INVALID_CONFIG', `cannot resolve the data directory ${dataDir}: ${(err as Error).message}`, { cause: err, option: 'dataDir' });
     }
     const file = path.join(key, LOCK_FILE);
     if (heldHere.has(key)) throw locked(file, `an engine of this process (pid ${process.pid})`);
@@ -180,7 +180,7 @@ function create(file: string, content: string): boolean {
       throw err;
     }
   } catch (err) {
-    throw new EngineError('INVALID_CONFIG', `cannot create the lock ${file}: ${(err as Error).message}`, { cause: err });
+    throw new EngineError('INVALID_CONFIG', `cannot create the lock ${file}: ${(err as Error).message}`, { cause: err, option: 'dataDir' });
   } finally {
     fs.rmSync(temp, { force: true });
   }

@@ -120,7 +120,7 @@ export class Engine {
           try {
             fs.mkdirSync(cursorDir, { recursive: true });
           } catch (err) {
-            throw new EngineError('INVALID_CONFIG', `publisher.cursorDir: cannot create ${cursorDir}: ${(err as Error).message}`, { cause: err });
+            throw new EngineError('INVALID_CONFIG', `publisher.cursorDir: cannot create ${cursorDir}: ${(err as Error).message}`, { cause: err, option: 'publisher' });
           }
         }
         resetCursorAhead(evDir, cursorDir, actor);
@@ -129,7 +129,7 @@ export class Engine {
         try {
           p = new Publisher({ ...options.publisher, cursorDir, dir: evDir, bus: options.bus, outbox: actor.publishable });
         } catch (err) {
-          throw new EngineError('INVALID_CONFIG', `publisher options: ${(err as Error).message}`, { cause: err });
+          throw new EngineError('INVALID_CONFIG', `publisher options: ${(err as Error).message}`, { cause: err, option: 'publisher' });
         }
         p.start();
         made.publishers.push(p);
@@ -240,24 +240,24 @@ function checkOptions(options: EngineOptions): CheckedOptions {
   try {
     codec = typeof options.codec === 'object' ? options.codec : codecByName(options.codec ?? 'binary');
   } catch (err) {
-    throw new EngineError('INVALID_CONFIG', `codec: ${(err as Error).message}`, { cause: err });
+    throw new EngineError('INVALID_CONFIG', `codec: ${(err as Error).message}`, { cause: err, option: 'codec' });
   }
   const durability = options.durability ?? 'batch';
-  if (!['none', 'batch', 'interval'].includes(durability)) throw new EngineError('INVALID_CONFIG', `durability must be none, batch or interval, got ${durability}`);
+  if (!['none', 'batch', 'interval'].includes(durability)) throw new EngineError('INVALID_CONFIG', `durability must be none, batch or interval, got ${durability}`, { option: 'durability' });
   const batchMax = options.batchMax ?? 512;
   const mailboxSize = options.mailboxSize ?? 65_536;
-  if (!Number.isSafeInteger(batchMax) || batchMax < 1) throw new EngineError('INVALID_CONFIG', `batchMax must be a positive integer, got ${batchMax}`);
+  if (!Number.isSafeInteger(batchMax) || batchMax < 1) throw new EngineError('INVALID_CONFIG', `batchMax must be a positive integer, got ${batchMax}`, { option: 'batchMax' });
   if (!Number.isSafeInteger(mailboxSize) || mailboxSize < 1 || mailboxSize > 1 << 24) {
-    throw new EngineError('INVALID_CONFIG', `mailboxSize must be an integer in 1..2^24, got ${mailboxSize}`);
+    throw new EngineError('INVALID_CONFIG', `mailboxSize must be an integer in 1..2^24, got ${mailboxSize}`, { option: 'mailboxSize' });
   }
   if (options.syncIntervalMs !== undefined && !(Number.isSafeInteger(options.syncIntervalMs) && options.syncIntervalMs >= 1 && options.syncIntervalMs <= 60_000)) {
-    throw new EngineError('INVALID_CONFIG', `syncIntervalMs must be an integer in 1..60000, got ${options.syncIntervalMs}`);
+    throw new EngineError('INVALID_CONFIG', `syncIntervalMs must be an integer in 1..60000, got ${options.syncIntervalMs}`, { option: 'syncIntervalMs' });
   }
   if (options.symbols.length === 0) throw new EngineError('INVALID_CONFIG', 'no symbols configured');
   try {
     fs.mkdirSync(options.dataDir, { recursive: true });
   } catch (err) {
-    throw new EngineError('INVALID_CONFIG', `cannot create ${options.dataDir}: ${(err as Error).message}`, { cause: err });
+    throw new EngineError('INVALID_CONFIG', `cannot create ${options.dataDir}: ${(err as Error).message}`, { cause: err, option: 'dataDir' });
   }
   return { codec, durability, batchMax, mailboxSize };
 }

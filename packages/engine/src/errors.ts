@@ -13,7 +13,10 @@ export type EngineErrorCode =
 
 export class EngineError extends Error {
   override readonly name = 'EngineError';
-  /** With INVALID_CONFIG: the engine option it is about, when it is not a symbol's (`codec`). */
+  /**
+   * With INVALID_CONFIG: the engine option it is about (`dataDir`, `codec`, `durability`, `batchMax`,
+   * `mailboxSize`, `syncIntervalMs`, `publisher`); undefined for a symbol's (its name, its limits).
+   */
   readonly option?: string;
   constructor(
     readonly code: EngineErrorCode,

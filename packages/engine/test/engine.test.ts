@@ -486,7 +486,7 @@ describe('the JSON codec', () => {
     expect(readOutbox(evDirOf(dataDir, A), jsonCodec).map((r) => r.msg).slice(0, stored.length)).toEqual(stored.map((r) => r.msg));
   });
 
-  it('refuses to open JSON logs with the binary codec (RECOVERY_FAILED), instead of misreading them', async () => {
+  it('refuses to open JSON logs with the binary codec (INVALID_CONFIG naming both codecs), instead of misreading them', async () => {
     const dataDir = tmpDir();
     const e1 = await open({ dataDir, codec: 'json' });
     await e1.submit(limit(A, 1, 'sell', 700, 5));
@@ -496,7 +496,8 @@ describe('the JSON codec', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(EngineError);
-    expect((err as EngineError).code).toBe('RECOVERY_FAILED');
+    expect(err).toMatchObject({ code: 'INVALID_CONFIG', option: 'codec' });
+    expect((err as EngineError).message).toMatch(/written with the json codec, not binary/);
   });
 });
 
