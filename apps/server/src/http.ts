@@ -97,7 +97,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     http: { requestTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(requestTimeout / 4))) },
     // What Node's HTTP parser refuses (malformed requests, headers too large, a request too slow)
     // is answered in the API's error format too.
-    clientErrorHandler: clientError,
+    clientErrorHandler: (err, socket) => {
+      clientError(err, socket, metrics);
+    },
     // What fastify refuses before routing (a path whose percent-encoding is malformed): in the API's
     // format, and counted (no route's hooks run for it).
     frameworkErrors: (err, req, reply) => {
@@ -194,7 +196,14 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
   // Order routes authenticate and rate-limit first, before the body is read or checked.
   const auth = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     try {
-      const user = keys.authenticateFrom(req.headers['x-api-key'], req.socket.remoteAddress);
+      let user: User;
+      try {
+        user = keys.authenticateFrom(req.headers['x-api-key'], req.socket.remoteAddress);
+      } catch (err) {
+        // Unknown keys from one address past their limit: refused by a rate limit too.
+        if (err instanceof ApiError && err.code === 'RATE_LIMITED') metrics.rateLimited.inc();
+        throw err;
+      }
       try {
         limiter.take(req.headers['x-api-key'] as string);
       } catch (err) {
@@ -320,7 +329,7 @@ function publisherHealth(p: Publisher | undefined): { publisher?: Record<string,
 }
 
 /** Answers what Node's HTTP server refused before any route saw it, then closes the connection. */
-function clientError(err: Error & { code?: string }, socket: Duplex): void {
+function clientError(err: Error & { code?: string }, socket: Duplex, metrics: Metrics): void {
   // A connection reset: nothing to answer.
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const api =
@@ -334,6 +343,8 @@ function clientError(err: Error & { code?: string }, socket: Duplex): void {
     socket.destroy();
     return;
   }
+  // Counted as the answers fastify gives before routing are (the parser did not get a method).
+  metrics.httpRequest('UNKNOWN', 'unmatched', api.status);
   socket.end(`HTTP/1.1 ${api.status} ${STATUS_CODES[api.status] ?? ''}\r\nConnection: close\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => {
     socket.destroy();
   });

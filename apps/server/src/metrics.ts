@@ -149,7 +149,7 @@ export class Metrics implements GatewayObserver {
         for (const c of collectors) c();
       },
     });
-    this.rateLimited = new Counter({ name: 'gx3_rate_limited_total', help: 'Requests refused by a rate limit (per key, or per WebSocket connection for ping, auth and subscription frames)', registers: [this.registry] });
+    this.rateLimited = new Counter({ name: 'gx3_rate_limited_total', help: 'Requests refused by a rate limit (per key; per WebSocket connection for ping, auth and subscription frames; per address for unknown API keys)', registers: [this.registry] });
     const perSymbol = (name: string, help: string, read: (symbol: string) => number): void => {
       new Gauge({
         name,

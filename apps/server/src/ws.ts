@@ -163,6 +163,7 @@ export class WsApi {
         user = this.deps.keys.authenticateFrom(key, (req.socket as { remoteAddress?: string } | undefined)?.remoteAddress);
       } catch (err) {
         const e = err as ApiError;
+        if (e.code === 'RATE_LIMITED') this.deps.metrics.rateLimited.inc();
         const body = JSON.stringify(e.toJSON());
         const status = e.status === 429 ? `429 Too Many Requests\r\nRetry-After: ${e.retryAfter ?? 1}` : '401 Unauthorized';
         refuse(socket, `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
@@ -315,6 +316,7 @@ export class WsApi {
         try {
           user = this.deps.keys.authenticateFrom(m.key, client.address);
         } catch (err) {
+          if (err instanceof ApiError && err.code === 'RATE_LIMITED') this.deps.metrics.rateLimited.inc();
           if (++client.authFailures >= MAX_AUTH_FAILURES) {
             this.replyError(client, id, err);
             client.ws.close(1008, 'too many failed authentications');
