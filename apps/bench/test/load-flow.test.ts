@@ -61,6 +61,15 @@ describe('the load flow', () => {
     expect(r.trades).toBeGreaterThan(200_000 / 2);
   });
 
+  it('rests buys and sells and takes from both sides (the side is not tied to the parity of i, which picks GTC or IOC)', () => {
+    const kinds = new Set<string>();
+    for (let i = 0; i < 256; i++) {
+      const o = loadOrder(i);
+      kinds.add(`${o.tif} ${o.side}`);
+    }
+    expect([...kinds].sort()).toEqual(['GTC buy', 'GTC sell', 'IOC buy', 'IOC sell']);
+  });
+
   it('sends orders the gateway takes: limit orders in the band with a time in force, half of them resting orders', () => {
     const bodies = loadBodies(256).map((b) => JSON.parse(b) as Record<string, unknown>);
     expect(new Set(bodies.map((b) => b.tif))).toEqual(new Set(['GTC', 'IOC']));

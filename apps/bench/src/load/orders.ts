@@ -25,7 +25,9 @@ export interface LoadOrder {
 /** Order `i` of the cycle (deterministic). */
 export function loadOrder(i: number): LoadOrder {
   const h = Math.imul(i + 1, 2654435761) >>> 0;
-  const side = (h & 1) === 0 ? 'buy' : 'sell';
+  // Bit 16 of the hash, not bit 0: the multiplier is odd, so bit 0 is the parity of i + 1, which
+  // would tie each side to one kind of order (every resting order a sell, every taker a buy).
+  const side = ((h >>> 16) & 1) === 0 ? 'buy' : 'sell';
   if ((i & 1) === 0) {
     const price = (side === 'buy' ? 995 : 996) + ((h >>> 1) % 10);
     return { symbol: LOAD_SYMBOL, side, type: 'limit', price, qty: 1 + ((h >>> 8) % 10), tif: 'GTC' };
