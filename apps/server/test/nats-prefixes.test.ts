@@ -21,8 +21,8 @@ describe('the prefix settings', () => {
       natsStreamPrefix: 'STAGING',
       natsSubjectPrefix: 'staging.gx3',
     });
-    expect(loadConfig(['--nats-stream-prefix', 'VENUE_2', '--nats-subject-prefix', 'venue-2.events'], { GX3_NATS_STREAM_PREFIX: 'STAGING' })).toMatchObject({
-      natsStreamPrefix: 'VENUE_2',
+    expect(loadConfig(['--nats-stream-prefix', 'VENUE-2', '--nats-subject-prefix', 'venue-2.events'], { GX3_NATS_STREAM_PREFIX: 'STAGING' })).toMatchObject({
+      natsStreamPrefix: 'VENUE-2',
       natsSubjectPrefix: 'venue-2.events',
     });
   });

@@ -34,6 +34,9 @@ export function fractionalNumber(text: string, readAsIntegerOnly = false): Fract
   let keyEnd = 0;
   let memberStart = 0;
   let memberEnd = 0;
+  // The innermost member around each open object or array, restored when it closes (a number in
+  // an array belongs to the array's member, not to the last member of an object before it).
+  const around: number[] = [];
   let depth = 0;
   for (let i = 0; i < text.length; ) {
     const c = text.charCodeAt(i);
@@ -45,9 +48,14 @@ export function fractionalNumber(text: string, readAsIntegerOnly = false): Fract
       i = j + 1;
       continue;
     }
-    if (c === 0x7b || c === 0x5b) depth++;
-    else if (c === 0x7d || c === 0x5d) depth--;
-    else if (c === 0x3a) {
+    if (c === 0x7b || c === 0x5b) {
+      depth++;
+      around.push(memberStart, memberEnd);
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      memberEnd = around.pop() ?? 0;
+      memberStart = around.pop() ?? 0;
+    } else if (c === 0x3a) {
       memberStart = strStart;
       memberEnd = strEnd;
       if (depth === 1) {

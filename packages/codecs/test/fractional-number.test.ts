@@ -11,6 +11,12 @@ describe('fractionalNumber', () => {
     expect(fractionalNumber('{"q":1}')).toBeUndefined();
   });
 
+  it('names the member whose array holds the number, not the last member of an object before it in that array', () => {
+    expect(fractionalNumber('{"a":[{"b":1},1.5]}')).toEqual({ field: 'a', member: 'a', token: '1.5' });
+    expect(fractionalNumber('{"op":"order","order":[{"symbol":"X","clientOrderId":"c"},9007199254740990.5]}', true)?.member).toBe('order');
+    expect(fractionalNumber('{"order":[{"qty":1},{"price":2,"qty":1.0000000000000001}]}', true)).toEqual({ field: 'order', member: 'qty', token: '1.0000000000000001' });
+  });
+
   it('with readAsIntegerOnly, only numbers JSON.parse reads as an integer', () => {
     expect(fractionalNumber('{"id":1.5,"qty":1}', true)).toBeUndefined();
     expect(fractionalNumber('{"id":1.5,"price":9007199254740990.5}', true)).toEqual({ field: 'price', member: 'price', token: '9007199254740990.5' });

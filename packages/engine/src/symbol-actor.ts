@@ -227,7 +227,7 @@ export class SymbolActor {
       // Log options the logs cannot use (a segment size below the largest record, a record size
       // below the records the log holds): the configuration, not the data.
       if (err instanceof WalError && err.code === 'INVALID_OPTIONS') {
-        throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol}: ${err.message}`, { cause: err });
+        throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol}: ${err.message}`, { cause: err, option: 'segmentSize' });
       }
       // A damaged command log found by the open's check of its last segment (a clean close marker
       // skips that check, and the replay below finds it instead): a failed recovery either way, as

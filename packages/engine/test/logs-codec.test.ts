@@ -1,6 +1,7 @@
 // A symbol's logs keep the codec they were written with: an open with the other codec is refused
 // as a configuration error naming both (INVALID_CONFIG, option `codec`), before anything is read or
-// written, and the logs are left as they were; an empty symbol takes either.
+// written, and the logs are left as they were; an empty symbol takes either. And EngineError.option
+// names the option an INVALID_CONFIG is about.
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,5 +63,29 @@ describe('the codec of a data directory', () => {
     } finally {
       await e.close();
     }
+  });
+});
+
+describe('EngineError.option', () => {
+  it('names segmentSize for a segment size no log can use (an engine option, not a symbol\'s name or limits)', async () => {
+    const err = await Engine.open({ dataDir: tmpDir(), symbols: [{ symbol: 'A' }], segmentSize: 100 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(EngineError);
+    expect(err).toMatchObject({ code: 'INVALID_CONFIG', option: 'segmentSize' });
+  });
+
+  it('names dataDir, mailboxSize and durability for theirs, and nothing for a symbol\'s limits', async () => {
+    const fail = (o: Partial<Parameters<typeof Engine.open>[0]>): Promise<unknown> =>
+      Engine.open({ dataDir: tmpDir(), symbols: [{ symbol: 'A' }], ...o }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(await fail({ mailboxSize: 0 })).toMatchObject({ code: 'INVALID_CONFIG', option: 'mailboxSize' });
+    expect(await fail({ durability: 'sometimes' as never })).toMatchObject({ code: 'INVALID_CONFIG', option: 'durability' });
+    const limits = (await fail({ symbols: [{ symbol: 'A', minPrice: 10, maxPrice: 5 }] })) as EngineError;
+    expect(limits).toMatchObject({ code: 'INVALID_CONFIG' });
+    expect(limits.option).toBeUndefined();
   });
 });

@@ -67,16 +67,20 @@ export function streamName(prefix: string, symbol: string): string {
   return `${prefix}_${symbol.replace(/[^A-Za-z0-9-]/g, (c) => (c === '_' ? '__' : `_x${(c.codePointAt(0) ?? 0).toString(16)}_`))}`;
 }
 
-const STREAM_PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
+// No `_` in a stream prefix: the symbol's part of a stream name writes `_` as `__` and other
+// characters as `_x<hex>_`, and a prefix holding `_` could make two (prefix, symbol) pairs one
+// name (`PROD` + `EU_BTC` and `PROD_EU_` + `BTC` both `PROD_EU__BTC`).
+const STREAM_PREFIX = /^[A-Za-z0-9-]{1,32}$/;
 const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /**
- * Why `prefix` cannot begin the bus's stream names (undefined if it can): 1-32 of `A-Z a-z 0-9 _ -`
- * (a stream name may not hold `.`, `*`, `>`, spaces or path separators).
+ * Why `prefix` cannot begin the bus's stream names (undefined if it can): 1-32 of `A-Z a-z 0-9 -`
+ * (a stream name may not hold `.`, `*`, `>`, spaces or path separators, and `_` separates the
+ * prefix from the symbol).
  */
 export function streamPrefixProblem(prefix: unknown): string | undefined {
   if (typeof prefix === 'string' && STREAM_PREFIX.test(prefix)) return undefined;
-  return `a stream prefix must be 1-32 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(prefix)}`;
+  return `a stream prefix must be 1-32 characters of A-Z a-z 0-9 - (no _: it separates the prefix from the symbol), got ${JSON.stringify(prefix)}`;
 }
 
 /**
