@@ -88,7 +88,12 @@ export class EventFeed {
     // Up to the events of the last durable command: the outbox alone may be durable ahead of it.
     this.reader = new WalReader(evDir, { from, end: () => this.actor.durableEventOffset, io });
     // History first: the book's effects of these events are in the recovered book already.
-    this.read(undefined);
+    try {
+      this.read(undefined);
+    } catch (err) {
+      this.reader.close();
+      throw err;
+    }
     const live = new Set<number>();
     for (const side of [BookSide.Buy, BookSide.Sell]) {
       actor.book.forEachOrder(side, (orderId, userId, price, qty) => {

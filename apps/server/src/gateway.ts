@@ -105,6 +105,18 @@ export class Gateway {
     options: GatewayOptions = {},
   ) {
     this.instruments = new Map(config.instruments.map((i) => [i.symbol, i]));
+    try {
+      this.openFeeds(engine, config, options);
+    } catch (err) {
+      // A feed that cannot read its history: the feeds opened before it are closed (their readers
+      // hold the outbox files open), and the caller closes the rest.
+      for (const f of this.feeds.values()) f.close();
+      throw err;
+    }
+    this.recoverClientOrders();
+  }
+
+  private openFeeds(engine: Engine, config: ServerConfig, options: GatewayOptions): void {
     for (const inst of config.instruments) {
       const actor = this.actorOf(inst.symbol);
       this.feeds.set(
@@ -120,7 +132,6 @@ export class Gateway {
       );
       this.nextOrderId.set(inst.symbol, actor.lastOrderId + 1);
     }
-    this.recoverClientOrders();
   }
 
   /**
@@ -291,6 +302,11 @@ export class Gateway {
         if (now?.resting !== true) {
           this.observe('amend', events, started);
           throw new ApiError('ORDER_NOT_FOUND', `no open order ${orderId} on ${symbol}`);
+        }
+        // Checked again with the fills made durable since the first check.
+        if (qty > Number.MAX_SAFE_INTEGER - now.filledQty) {
+          this.observe('amend', events, started);
+          throw invalid('qty', `with the ${now.filledQty} lots order ${orderId} has filled, a quantity of ${qty} would take it past ${Number.MAX_SAFE_INTEGER} lots`);
         }
         return this.submit(amend(now.price, qty), undefined, true, started, true).then((second) => this.outcome(second, 'amend', symbol, orderId));
       }

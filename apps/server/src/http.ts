@@ -162,17 +162,16 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
   // keep the server from stopping. Only the last: Node ends a connection once an answer that says
   // `connection: close` is sent, and the requests a client pipelined behind it (taken, and carried
   // out during the drain) would lose their answers.
-  // Requests of each connection read and not answered yet (a client may pipeline several).
-  const unanswered = new WeakMap<object, number>();
-  const answering = (socket: object): number => {
-    const n = (unanswered.get(socket) ?? 0) - 1;
-    if (n > 0) unanswered.set(socket, n);
-    else unanswered.delete(socket);
-    return Math.max(0, n);
-  };
+  // Each connection's requests are numbered as they are read (a client may pipeline several), and
+  // Node sends their answers in that order: the one that closes the connection is the answer to
+  // the last request read, whichever answer is made first.
+  const readOn = new WeakMap<object, number>();
+  const numberOf = new WeakMap<object, number>();
   app.addHook('onRequest', (req, _reply, done) => {
     const socket = req.raw.socket;
-    unanswered.set(socket, (unanswered.get(socket) ?? 0) + 1);
+    const n = (readOn.get(socket) ?? 0) + 1;
+    readOn.set(socket, n);
+    numberOf.set(req.raw, n);
     if (!deps.ready() && !req.url.startsWith('/health') && !req.url.startsWith('/metrics')) {
       done(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
       return;
@@ -180,16 +179,11 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
     done();
   });
   app.addHook('onSend', (req, reply, payload, done) => {
-    if (answering(req.raw.socket) === 0 && !deps.ready()) void reply.header('connection', 'close');
+    if (!deps.ready() && numberOf.get(req.raw) === readOn.get(req.raw.socket)) void reply.header('connection', 'close');
     done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
     metrics.httpRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
-    done();
-  });
-  // A request whose client went away before its answer is not waiting for one any more.
-  app.addHook('onRequestAbort', (req, done) => {
-    answering(req.raw.socket);
     done();
   });
 

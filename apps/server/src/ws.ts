@@ -289,11 +289,12 @@ export class WsApi {
       return;
     }
     if (!this.chargeFrame(client, id)) return;
-    // A number JSON.parse reads as an integer although it is not one: the frame is refused (it is
-    // not taken at a value the client did not send).
+    // A number JSON.parse reads as an integer although it is not one: the frame is refused whole
+    // (which order of an array holds it cannot be told from the parsed frame), nothing in it taken
+    // at a value the client did not send.
     const rounded = fractionalNumber(text, true);
     if (rounded !== undefined) {
-      this.replyError(client, id, invalid(rounded.member, roundedMessage(rounded.token)));
+      this.replyError(client, id, invalid(rounded.member === rounded.field ? rounded.field : `${rounded.field}.${rounded.member}`, roundedMessage(rounded.token)));
       return;
     }
     try {
