@@ -570,3 +570,28 @@ export async function natsProblem(url: string): Promise<string | undefined> {
     await bus?.close().catch(() => undefined);
   }
 }
+
+/** The whole HTTP/1.1 responses in `text` (status, lower-cased headers, body), in order; a 100 Continue skipped. */
+export function parseResponses(text: string): { status: number; headers: Record<string, string>; body: string }[] {
+  const out: { status: number; headers: Record<string, string>; body: string }[] = [];
+  let at = 0;
+  for (;;) {
+    const end = text.indexOf('\r\n\r\n', at);
+    if (end < 0) return out;
+    const [statusLine = '', ...lines] = text.slice(at, end).split('\r\n');
+    const headers: Record<string, string> = {};
+    for (const l of lines) {
+      const i = l.indexOf(':');
+      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const status = Number(statusLine.split(' ')[1]);
+    if (status === 100) {
+      at = end + 4;
+      continue;
+    }
+    const len = Number(headers['content-length'] ?? 0);
+    if (text.length < end + 4 + len) return out;
+    out.push({ status, headers, body: text.slice(end + 4, end + 4 + len) });
+    at = end + 4 + len;
+  }
+}

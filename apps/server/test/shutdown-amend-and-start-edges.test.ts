@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { InstrumentConfig } from '../src/config.js';
 import { resolveConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, pathAwareIO, removeTmpDirs, SEGMENT, silentLogger, sleep, tmpDir, until, within, WsClient, wsUrl } from './helpers.js';
+import { ALICE, API_KEYS, BOB, parseResponses, pathAwareIO, removeTmpDirs, SEGMENT, silentLogger, sleep, tmpDir, until, within, WsClient, wsUrl } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -59,25 +59,6 @@ function postText(key: string, body: Record<string, unknown>): string {
   return `POST /v1/orders HTTP/1.1\r\nHost: x\r\nx-api-key: ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
 }
 
-/** The HTTP/1.1 responses in `text` (status, lower-cased headers, body), in order. */
-function responses(text: string): { status: number; headers: Record<string, string>; body: string }[] {
-  const out: { status: number; headers: Record<string, string>; body: string }[] = [];
-  let at = 0;
-  for (;;) {
-    const end = text.indexOf('\r\n\r\n', at);
-    if (end < 0) return out;
-    const [statusLine = '', ...lines] = text.slice(at, end).split('\r\n');
-    const headers: Record<string, string> = {};
-    for (const l of lines) {
-      const i = l.indexOf(':');
-      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    const len = Number(headers['content-length'] ?? 0);
-    if (text.length < end + 4 + len) return out;
-    out.push({ status: Number(statusLine.split(' ')[1]), headers, body: text.slice(end + 4, end + 4 + len) });
-    at = end + 4 + len;
-  }
-}
 
 describe('shutdown with HTTP/1.1 pipelining (http.ts onSend: the last answer by time, not by position, says connection: close)', () => {
   it('answers a pipelined order that became durable before the one ahead of it: both answered, the last one on the wire closing', async () => {
@@ -125,7 +106,7 @@ describe('shutdown with HTTP/1.1 pipelining (http.ts onSend: the last answer by 
     // ...so both must be answered, in order, before the connection is closed. FAST's answer (last on
     // the wire) was made before the shutdown began, so it cannot say `connection: close`: the server
     // closes the connection once both are sent (README).
-    const rs = responses(received);
+    const rs = parseResponses(received);
     expect(rs.map((r) => r.status)).toEqual([200, 200]);
     expect(rs.map((r) => JSON.parse(r.body) as { order: { symbol: string } }).map((b) => b.order.symbol)).toEqual(['SLOW', 'FAST']);
   }, 30_000);

@@ -27,7 +27,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ALICE, API_KEYS_ENV, BOB, CAROL, checkBuilt, removeTmpDirs, request, rng, serverEnv, ServerProcess, SYM, tmpDir, until, within, WsClient, wsUrl, type WsMsg } from './helpers.js';
+import { ALICE, API_KEYS_ENV, BOB, CAROL, checkBuilt, parseResponses, removeTmpDirs, request, rng, serverEnv, ServerProcess, SYM, tmpDir, until, within, WsClient, wsUrl, type WsMsg } from './helpers.js';
 import type { OrderView } from '../src/gateway.js';
 
 const DAVE = 'dave-key-0123';
@@ -992,30 +992,6 @@ describe('requests that arrive while the server shuts down', () => {
   }, 30_000);
 });
 
-/** The whole HTTP responses at the start of `text` (a 100 Continue skipped), and how much of it they take. */
-function parseResponses(text: string): { status: number; headers: Record<string, string>; body: string }[] {
-  const out: { status: number; headers: Record<string, string>; body: string }[] = [];
-  let at = 0;
-  for (;;) {
-    const end = text.indexOf('\r\n\r\n', at);
-    if (end < 0) return out;
-    const [statusLine = '', ...lines] = text.slice(at, end).split('\r\n');
-    const headers: Record<string, string> = {};
-    for (const l of lines) {
-      const i = l.indexOf(':');
-      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    const status = Number(statusLine.split(' ')[1]);
-    if (status === 100) {
-      at = end + 4;
-      continue;
-    }
-    const len = Number(headers['content-length'] ?? 0);
-    if (text.length < end + 4 + len) return out;
-    out.push({ status, headers, body: text.slice(end + 4, end + 4 + len) });
-    at = end + 4 + len;
-  }
-}
 
 describe('pipelined HTTP requests', () => {
   it('SIGTERM while HTTP/1.1 clients have pipelined orders taken and not answered yet (behind a backlog): every one is answered before its connection is closed; WebSocket orders in flight too', async () => {
