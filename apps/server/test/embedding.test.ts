@@ -13,7 +13,7 @@ import { Engine, EngineError } from '@gx3/engine';
 import { EventOutbox, MemoryBus, NatsJetStreamBus, OutboxError, Publisher, readCursor, type Bus, type BusMessage } from '@gx3/outbox-publisher';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, resolveConfig, startServer, type OrderView, type RunningServer, type ServerConfig, type StartOptions } from '../src/index.js';
-import { checkBuilt, request, removeTmpDirs, SEGMENT, SERVER_DIR, silentLogger, tmpDir, until, within } from './helpers.js';
+import { checkBuilt, flipByte, request, removeTmpDirs, SEGMENT, SERVER_DIR, silentLogger, tmpDir, until, within } from './helpers.js';
 
 afterAll(() => {
   removeTmpDirs();
@@ -377,12 +377,7 @@ describe('startServer and its RunningServer', () => {
     // One byte of the first event's record (the outbox's tail, which the engine's recovery reads, is intact).
     const ev = path.join(dir, SYM, 'ev');
     const segment = path.join(ev, must(fs.readdirSync(ev).filter((f) => f.endsWith('.wal')).sort()[0], 'a segment'));
-    const fd = fs.openSync(segment, 'r+');
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, 40);
-    b[0] = (b[0] ?? 0) ^ 0xff;
-    fs.writeSync(fd, b, 0, 1, 40);
-    fs.closeSync(fd);
+    flipByte(segment, 40);
 
     let started: RunningServer | undefined;
     let failure: unknown;

@@ -504,12 +504,17 @@ export function pathAwareIO(make: (pathOf: (fd: number) => string) => Partial<Fi
   };
 }
 
-export function gatedIO(): { io: FileIO; gate: { holdCmd: boolean; holdAll: boolean }; release: () => void; held: () => number } {
+/**
+ * A file layer whose fdatasyncs wait while `gate.holdAll`, or, while `gate.holdCmd`, those of the
+ * command logs (of `symbol`'s alone, if given), until `release()`.
+ */
+export function gatedIO(symbol?: string): { io: FileIO; gate: { holdCmd: boolean; holdAll: boolean }; release: () => void; held: () => number } {
   const queue: (() => void)[] = [];
   const gate = { holdCmd: false, holdAll: false };
+  const cmdDir = symbol === undefined ? '/cmd/' : `/${symbol}/cmd/`;
   const io = pathAwareIO((pathOf) => ({
     sync: (fd, done) => {
-      const isCmd = pathOf(fd).includes('/cmd/');
+      const isCmd = pathOf(fd).includes(cmdDir);
       if (gate.holdAll || (gate.holdCmd && isCmd)) {
         queue.push(() => {
           nodeFileIO.sync(fd, done);
@@ -593,5 +598,18 @@ export function parseResponses(text: string): { status: number; headers: Record<
     if (text.length < end + 4 + len) return out;
     out.push({ status, headers, body: text.slice(end + 4, end + 4 + len) });
     at = end + 4 + len;
+  }
+}
+
+/** Flips the byte at `at` of `file` (a damaged record). */
+export function flipByte(file: string, at: number): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0] = (b[0] ?? 0) ^ 0xff;
+    fs.writeSync(fd, b, 0, 1, at);
+  } finally {
+    fs.closeSync(fd);
   }
 }

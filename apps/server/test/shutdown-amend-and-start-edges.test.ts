@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { InstrumentConfig } from '../src/config.js';
 import { resolveConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { ALICE, API_KEYS, BOB, parseResponses, pathAwareIO, removeTmpDirs, SEGMENT, silentLogger, sleep, tmpDir, until, within, WsClient, wsUrl } from './helpers.js';
+import { ALICE, API_KEYS, BOB, flipByte, gatedIO, parseResponses, removeTmpDirs, SEGMENT, silentLogger, sleep, tmpDir, until, within, WsClient, wsUrl } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -21,31 +21,6 @@ afterEach(async () => {
 
 const MAX = Number.MAX_SAFE_INTEGER;
 
-/** A file layer whose fdatasyncs of the logs under `/<symbol>/cmd/` wait while `held.on`. */
-function holdSyncsOf(symbol: string): { io: FileIO; held: { on: boolean }; release: () => void; count: () => number } {
-  const queue: (() => void)[] = [];
-  const held = { on: false };
-  const io = pathAwareIO((pathOf) => ({
-    sync: (fd, done) => {
-      if (held.on && pathOf(fd).includes(`/${symbol}/cmd/`)) {
-        queue.push(() => {
-          nodeFileIO.sync(fd, done);
-        });
-        return;
-      }
-      nodeFileIO.sync(fd, done);
-    },
-  }));
-  return {
-    io,
-    held,
-    release: () => {
-      held.on = false;
-      for (const f of queue.splice(0)) f();
-    },
-    count: () => queue.length,
-  };
-}
 
 async function serve(instruments: InstrumentConfig[], io: FileIO, dataDir = tmpDir()): Promise<RunningServer> {
   const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir, apiKeys: API_KEYS, instruments });
@@ -64,13 +39,13 @@ describe('shutdown with HTTP/1.1 pipelining (http.ts onSend: the last answer by 
   it('answers a pipelined order that became durable before the one ahead of it: both answered, the last one on the wire closing', async () => {
     const A: InstrumentConfig = { symbol: 'SLOW', minPrice: 1, maxPrice: 10_000, maxQty: 1000 };
     const B: InstrumentConfig = { symbol: 'FAST', minPrice: 1, maxPrice: 10_000, maxQty: 1000 };
-    const gate = holdSyncsOf('SLOW');
+    const gate = gatedIO('SLOW');
     const s = await serve([A, B], gate.io);
     const slow = s.engine.actor('SLOW');
     const fast = s.engine.actor('FAST');
     if (slow === undefined || fast === undefined) throw new Error('no actors');
 
-    gate.held.on = true; // SLOW's command log syncs wait: its order is taken, not durable
+    gate.gate.holdCmd = true; // SLOW's command log syncs wait: its order is taken, not durable
     const socket = net.connect(s.port, '127.0.0.1');
     let received = '';
     let ended = false;
@@ -90,13 +65,14 @@ describe('shutdown with HTTP/1.1 pipelining (http.ts onSend: the last answer by 
     socket.write(
       postText(ALICE, { symbol: 'SLOW', side: 'buy', type: 'limit', price: 10, qty: 1 }) + postText(ALICE, { symbol: 'FAST', side: 'buy', type: 'limit', price: 10, qty: 1 }),
     );
-    await until(() => slow.processedSeq >= 1 && gate.count() > 0 && fast.durableSeq >= 1, 'SLOW taken (held), FAST durable');
+    await until(() => slow.processedSeq >= 1 && gate.held() > 0 && fast.durableSeq >= 1, 'SLOW taken (held), FAST durable');
     // FAST's answer is made (it waits on the wire behind SLOW's, as HTTP/1.1 wants).
     await until(() => s.gateway.view('FAST', 1) !== undefined, 'FAST applied by the gateway');
     await sleep(100);
     expect(received, 'nothing can be on the wire before the first answer').toBe('');
 
     const closing = s.close();
+    gate.gate.holdCmd = false;
     gate.release();
     await within(closing, 15_000, 'the shutdown');
     await until(() => ended, 'the connection closed');
@@ -115,7 +91,7 @@ describe('shutdown with HTTP/1.1 pipelining (http.ts onSend: the last answer by 
 describe('amend overflow check (gateway.ts amendNow)', () => {
   it('refuses a quantity-alone amendment that takes filled + open past 2^53 - 1 when a fill was not durable yet at the check (the second command is sent unchecked)', async () => {
     const BIG: InstrumentConfig = { symbol: 'BIG', minPrice: 1, maxPrice: 1000, maxQty: MAX };
-    const gate = holdSyncsOf('BIG');
+    const gate = gatedIO('BIG');
     const s = await serve([BIG], gate.io);
     const actor = s.engine.actor('BIG');
     if (actor === undefined) throw new Error('no actor');
@@ -127,7 +103,7 @@ describe('amend overflow check (gateway.ts amendNow)', () => {
     expect(sell.status, sell.text).toBe(200);
     const orderId = 1;
 
-    gate.held.on = true;
+    gate.gate.holdCmd = true;
     // Bob takes 2 lots: processed, not durable (the gateway's view still says filledQty 0).
     const fill = call('POST', '/v1/orders', BOB, { symbol: 'BIG', side: 'buy', type: 'limit', price: 100, qty: 2 });
     await until(() => actor.processedSeq >= 2, 'the fill processed');
@@ -135,6 +111,7 @@ describe('amend overflow check (gateway.ts amendNow)', () => {
     // Alice asks for MAX - 1 open lots: with the 2 filled, the order would hold 2^53 lots.
     const patch = call('PATCH', `/v1/orders/BIG/${orderId}`, ALICE, { qty: MAX - 1 });
     await until(() => actor.processedSeq >= 3, 'the first command of the amendment processed');
+    gate.gate.holdCmd = false;
     gate.release();
     expect((await fill).status).toBe(200);
     const r = await patch;
@@ -174,12 +151,7 @@ describe('start failure cleanup (server.ts compose)', () => {
     // gateway's feed of TWO cannot read its history.
     const ev = path.join(dir, 'TWO', 'ev');
     const segment = path.join(ev, fs.readdirSync(ev).filter((f) => f.endsWith('.wal')).sort()[0] as string);
-    const fd = fs.openSync(segment, 'r+');
-    const b = Buffer.alloc(1);
-    fs.readSync(fd, b, 0, 1, 40);
-    b[0] = (b[0] ?? 0) ^ 0xff;
-    fs.writeSync(fd, b, 0, 1, 40);
-    fs.closeSync(fd);
+    flipByte(segment, 40);
 
     // The file layer the engine and the gateway's feeds share, counting what is left open.
     const open = new Map<number, string>();
