@@ -279,10 +279,8 @@ export class Gateway {
     const amend = (price: number, qty: number): Command => ({ symbol, seq: 0, reqId: 0, orderId, userId: user.id, ts: 0, type: 'amend', price, qty });
     // An order's quantity is what it has filled plus what it has open: a new open quantity that
     // would take it past 2^53 - 1 could not be told exactly (a reduction never can).
-    const filled = this.feeds.get(symbol)?.state.getOrder(orderId)?.filledQty ?? 0;
-    if (req.qty !== undefined && req.qty > Number.MAX_SAFE_INTEGER - filled) {
-      return Promise.reject(invalid('qty', `with the ${filled} lots order ${orderId} has filled, a quantity of ${req.qty} would take it past ${Number.MAX_SAFE_INTEGER} lots`));
-    }
+    const tooMuch = req.qty === undefined ? undefined : overflow(orderId, this.feeds.get(symbol)?.state.getOrder(orderId)?.filledQty ?? 0, req.qty);
+    if (tooMuch !== undefined) return Promise.reject(tooMuch);
     if (req.price !== undefined) {
       return this.submit(amend(req.price, req.qty ?? 0), undefined, true, started, true).then((events) => this.outcome(events, 'amend', symbol, orderId));
     }
@@ -304,9 +302,10 @@ export class Gateway {
           throw new ApiError('ORDER_NOT_FOUND', `no open order ${orderId} on ${symbol}`);
         }
         // Checked again with the fills made durable since the first check.
-        if (qty > Number.MAX_SAFE_INTEGER - now.filledQty) {
+        const tooMuchNow = overflow(orderId, now.filledQty, qty);
+        if (tooMuchNow !== undefined) {
           this.observe('amend', events, started);
-          throw invalid('qty', `with the ${now.filledQty} lots order ${orderId} has filled, a quantity of ${qty} would take it past ${Number.MAX_SAFE_INTEGER} lots`);
+          throw tooMuchNow;
         }
         return this.submit(amend(now.price, qty), undefined, true, started, true).then((second) => this.outcome(second, 'amend', symbol, orderId));
       }
@@ -444,6 +443,12 @@ function mergeByTime<T extends { readonly ts: number }>(lists: readonly (readonl
     out.push(lists[best]?.[at[best] as number] as T);
     at[best] = (at[best] as number) + 1;
   }
+}
+
+/** VALIDATION if an open quantity of `qty` would take an order that has filled `filled` lots past 2^53 - 1 lots. */
+function overflow(orderId: number, filled: number, qty: number): ApiError | undefined {
+  if (qty <= Number.MAX_SAFE_INTEGER - filled) return undefined;
+  return invalid('qty', `with the ${filled} lots order ${orderId} has filled, a quantity of ${qty} would take it past ${Number.MAX_SAFE_INTEGER} lots`);
 }
 
 function clientOrderKey(userId: number, symbol: string, clientOrderId: string): string {
