@@ -2,7 +2,7 @@
 // and the byte offset; I/O failures keep the system error as `cause`.
 
 export type WalErrorCode =
-  | 'INVALID_OPTIONS' // bad configuration
+  | 'INVALID_OPTIONS' // bad configuration, or a call out of order (such as reserve() while a record is reserved)
   | 'RECORD_TOO_LARGE' // a record above maxRecordSize, refused before anything was written
   | 'EMPTY_RECORD' // a zero-length record (a zero header marks the end of a segment's data)
   | 'CORRUPT' // a bad record followed by good ones, or an inconsistent segment sequence

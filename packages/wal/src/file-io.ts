@@ -2,6 +2,7 @@
 // short writes, failing fsync) exactly where the log would meet them. `nodeFileIO` is the real one.
 
 import fs from 'node:fs';
+import { makeDirectory } from './make-directory.js';
 
 export interface FileIO {
   open(path: string, flags: string): number;
@@ -23,8 +24,11 @@ export interface FileIO {
   /** fsync of a directory, so that a created or renamed file is durable. */
   syncDir(dir: string): void;
   remove(path: string): void;
-  /** Creates `path` filled with `size` zero bytes and synced, off the main thread. */
-  preallocate(path: string, size: number, done: (err: Error | null) => void): void;
+  /**
+   * Creates `path` filled with `size` zero bytes and synced, off the main thread. Stops early (with
+   * an error) once `cancelled()` says so, between two of its steps.
+   */
+  preallocate(path: string, size: number, done: (err: Error | null) => void, cancelled?: () => boolean): void;
 }
 
 export const nodeFileIO: FileIO = {
@@ -47,7 +51,7 @@ export const nodeFileIO: FileIO = {
   list: (dir) => fs.readdirSync(dir),
   exists: (path) => fs.existsSync(path),
   mkdirp: (dir) => {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
   },
   rename: (from, to) => {
     fs.renameSync(from, to);
@@ -63,8 +67,8 @@ export const nodeFileIO: FileIO = {
   remove: (path) => {
     fs.rmSync(path, { force: true });
   },
-  preallocate: (path, size, done) => {
-    preallocateFile(path, size).then(
+  preallocate: (path, size, done, cancelled) => {
+    preallocateFile(path, size, cancelled).then(
       () => {
         done(null);
       },
@@ -84,10 +88,11 @@ const ZERO_CHUNK = Buffer.alloc(1 << 20);
  * (100k commands/s, batch durability, after its warm-up): p99.9 22-29 ms and max 23-31 ms with one
  * sync at the end, 4.5-5.1 ms and 5-7 ms with a sync per MiB.
  */
-async function preallocateFile(path: string, size: number): Promise<void> {
+async function preallocateFile(path: string, size: number, cancelled?: () => boolean): Promise<void> {
   const fh = await fs.promises.open(path, 'wx');
   try {
     for (let at = 0; at < size; ) {
+      if (cancelled?.() === true) throw new Error(`preallocating ${path}: cancelled`);
       const n = Math.min(ZERO_CHUNK.length, size - at);
       const { bytesWritten } = await fh.write(ZERO_CHUNK, 0, n, at);
       if (bytesWritten !== n) throw new Error(`short write while preallocating ${path}`);

@@ -1,6 +1,7 @@
 export { crc32 } from './crc32.js';
 export { WalError, type WalErrorCode } from './errors.js';
 export { nodeFileIO, type FileIO } from './file-io.js';
+export { makeDirectory } from './make-directory.js';
 export { WalReader, WalRecord, type ReaderOptions } from './reader.js';
 export { HEADER, scanSegment, type ScanResult, type ScanStatus } from './scan.js';
 export { listSegments, segmentName, type SegmentRef } from './segments.js';

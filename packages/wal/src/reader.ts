@@ -77,6 +77,11 @@ export class WalReader {
   }
 
   private pendingFrom = 0;
+  /**
+   * True until the first record is read: the position is still the `from` the reader was given,
+   * which may lie past the end of the log's data (in a segment not created yet).
+   */
+  private seeking = true;
 
   /** The offset of the next record to read. */
   get offset(): number {
@@ -137,6 +142,7 @@ export class WalReader {
       into.start = i + HEADER;
       into.end = i + HEADER + len;
       this.pos = pos + HEADER + len;
+      this.seeking = false;
       return into;
     }
   }
@@ -151,6 +157,8 @@ export class WalReader {
   // A bad record below the known durable end, or followed by good records, is corruption; one at
   // the very end of the last segment is a torn tail (or an append still in progress): stop there.
   private bad(seg: SegmentRef, what: string): null {
+    // Whether it is the last segment now: a writer may have rolled since the list was read.
+    if (this.segIdx === this.segments.length - 1) this.refresh();
     const last = this.segIdx === this.segments.length - 1;
     if (last && this.endFn === undefined) {
       const scan = scanSegment(this.io, this.fd, this.maxRecordSize);
@@ -203,6 +211,13 @@ export class WalReader {
     if (this.segIdx + 1 >= this.segments.length) this.refresh(); // segments are only ever added at the end
     const next = this.segments[this.segIdx + 1];
     if (!next) return false;
+    if (this.seeking && next.base < here) {
+      // A `from` past the data of the segment it was looked for in: it lies in a later segment.
+      let s = this.segments.length - 1;
+      while (s > this.segIdx + 1 && (this.segments[s] as SegmentRef).base > here) s--;
+      this.openAt(s, here);
+      return true;
+    }
     if (next.base !== here) {
       throw new WalError('CORRUPT', `segment ${next.file} starts at offset ${next.base} but the previous segment's data ends at ${here}`, {
         file: next.file,

@@ -70,6 +70,13 @@ export function verifyLog(target: string, options: CheckOptions = {}): VerifyRes
     let scan;
     try {
       scan = scanSegment(io, fd, maxRecordSize);
+      // A length above maxRecordSize looks torn (or corrupt): a valid record there means maxRecordSize is below
+      // the log's own records, not that the log is damaged (as repairLog and opening refuse it).
+      if (scan.status !== 'ok' && recordAt(io, fd, scan.end)) {
+        throw new WalError('INVALID_OPTIONS', `${seg.file}: records longer than maxRecordSize (${maxRecordSize} bytes) follow byte ${scan.end}, with valid CRCs; raise maxRecordSize`, {
+          file: seg.file,
+        });
+      }
     } finally {
       io.close(fd);
     }

@@ -113,6 +113,7 @@ export class WalWriter {
   private listeners: ((durableOffset: number) => void)[] = [];
   private failureListeners: ((err: WalError) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private timerHeld = false;
   private error: WalError | undefined;
   private closed = false;
   /** A preallocated file ready to become the next segment (made off the main thread), or being made. */
@@ -173,6 +174,16 @@ export class WalWriter {
         this.trustedClean = true;
       } else {
         const scan = scanSegment(this.io, this.fd, this.maxRecordSize);
+        // A length above maxRecordSize looks torn or corrupt: a valid record there means the option
+        // is below the log's own records, and cutting or refusing the log would be wrong (as
+        // `verify` and `repair` say).
+        if (scan.status !== 'ok' && recordAt(this.io, this.fd, scan.end)) {
+          throw new WalError(
+            'INVALID_OPTIONS',
+            `refusing to open ${last.file}: records longer than maxRecordSize (${this.maxRecordSize} bytes) follow byte ${scan.end}, with valid CRCs; raise maxRecordSize`,
+            { file: last.file },
+          );
+        }
         if (scan.status === 'corrupt') {
           throw new WalError(
             'CORRUPT',
@@ -181,15 +192,6 @@ export class WalWriter {
           );
         }
         if (scan.status === 'torn') {
-          // A length above maxRecordSize looks torn: a valid record there means the option is below
-          // the log's own records, and cutting would lose good data (as `repair` refuses to).
-          if (recordAt(this.io, this.fd, scan.end)) {
-            throw new WalError(
-              'INVALID_OPTIONS',
-              `refusing to open ${last.file}: records longer than maxRecordSize (${this.maxRecordSize} bytes) follow byte ${scan.end}, with valid CRCs; raise maxRecordSize`,
-              { file: last.file },
-            );
-          }
           const sideFile = cutTornTail(this.io, last.file, this.fd, scan.end, scan.dataEnd, scan.fileSize);
           this.repaired = { segment: last.file, position: scan.end, offset: last.base + scan.end, bytes: scan.dataEnd - scan.end, sideFile };
         }
@@ -211,21 +213,33 @@ export class WalWriter {
       // The timer keeps the process alive only while something written is not durable yet: a
       // caller awaiting durability must not see the process exit under it.
       this.timer = setInterval(() => {
-        if (this.error === undefined && this.nextOffset > this.durable) {
+        if (this.error === undefined && this.nextOffset > this.durable && this.reserved < 0) {
           this.sync().then(
             () => {
-              if (this.nextOffset <= this.durable) this.timer?.unref();
+              if (this.nextOffset <= this.durable) this.releaseTimer();
             },
             () => {
-              this.timer?.unref();
+              this.releaseTimer();
             },
           );
-        } else {
-          this.timer?.unref();
+        } else if (this.reserved < 0) {
+          this.releaseTimer();
         }
       }, interval);
       this.timer.unref();
     }
+  }
+
+  /** The interval timer keeps the process alive: something appended is not durable yet. */
+  private holdTimer(): void {
+    if (this.timer === undefined || this.timerHeld || this.error !== undefined) return;
+    this.timerHeld = true;
+    this.timer.ref();
+  }
+
+  private releaseTimer(): void {
+    this.timerHeld = false;
+    this.timer?.unref();
   }
 
   /** Opens (creating if needed) the log in `dir` for appending, repairing a torn tail. */
@@ -277,11 +291,16 @@ export class WalWriter {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
     this.bufLen = 0;
+    this.reserved = -1;
     this.closed = true;
+    this.removeSpare();
     if (!this.syncing) {
       for (const fd of this.toClose) this.io.close(fd);
       this.toClose = [];
       this.io.close(this.fd);
+      // Nothing more is synced: a sync() still waiting is refused (the one in flight, if any,
+      // settles its own waiters when it completes, and refuses the rest: see kick()).
+      this.refuseWaiters();
     } else {
       this.toClose.push(this.fd);
     }
@@ -295,6 +314,9 @@ export class WalWriter {
     this.check();
     // Once close() has begun, nothing more is taken: its flush and sync have already been decided.
     if (this.closing !== undefined) throw new WalError('CLOSED', `log ${this.dir} is closing`);
+    // The open reservation's payload is being written at the index it returned: nothing may move
+    // the buffer under it (a flush or a roll would), so a second one waits for commit() or abandon().
+    if (this.reserved >= 0) throw new WalError('INVALID_OPTIONS', `reserve(${maxLength}) while a record is reserved: commit() or abandon() it first`);
     if (!Number.isInteger(maxLength)) throw new WalError('INVALID_OPTIONS', `reserve(${maxLength}): the length must be an integer`);
     if (!(maxLength >= 1 && maxLength <= this.maxRecordSize)) {
       throw maxLength >= 1
@@ -313,7 +335,10 @@ export class WalWriter {
    * (not returned: a log offset beyond 2^30 is a heap number, and the append path allocates nothing).
    */
   commit(length: number): void {
-    if (this.reserved < 0) throw new WalError('INVALID_OPTIONS', 'commit() without reserve()');
+    if (this.reserved < 0) {
+      if (this.closed || this.closing !== undefined) throw new WalError('CLOSED', `log ${this.dir} is closed (an open reservation was dropped by close() or abort())`);
+      throw new WalError('INVALID_OPTIONS', 'commit() without reserve()');
+    }
     if (!(Number.isInteger(length) && length >= 1 && length <= this.reserved)) {
       const reserved = this.reserved;
       this.reserved = -1;
@@ -327,6 +352,9 @@ export class WalWriter {
     writeI32(b, at + 4, crc32i(b, at + HEADER, at + HEADER + length));
     this.lastAt = at;
     this.bufLen = at + HEADER + length;
+    // With durability `interval`, a record waiting in the buffer keeps the process alive until the
+    // timer has written and synced it (a caller awaiting durability must not see the process exit).
+    if (!this.timerHeld && this.timer !== undefined) this.holdTimer();
   }
 
   /** Gives up the reserved record (for example when encoding into it failed): nothing is appended. */
@@ -369,7 +397,7 @@ export class WalWriter {
     this.segWritten += len;
     this.bufLen = 0;
     if (this.durability === 'none') this.advance(this.writtenOffset);
-    else if (this.timer !== undefined && this.error === undefined) this.timer.ref();
+    else this.holdTimer();
     if (this.spareState === 'none' && this.preallocate && this.segWritten * 4 >= this.segmentSize) this.makeSpare();
     return this.writtenOffset;
   }
@@ -380,6 +408,7 @@ export class WalWriter {
    */
   sync(): Promise<number> {
     try {
+      this.checkNotReserved('sync()');
       this.flush();
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -394,6 +423,7 @@ export class WalWriter {
 
   /** Flushes and fdatasyncs on this thread; returns the durable offset. */
   syncNow(): number {
+    this.checkNotReserved('syncNow()');
     this.flush();
     if (this.durability === 'none') return this.durable;
     const target = this.writtenOffset;
@@ -413,8 +443,10 @@ export class WalWriter {
   closeSync(): void {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
+    this.reserved = -1; // a record reserved and not committed is not part of the log
     if (this.error === undefined) this.flush();
     this.closed = true;
+    this.removeSpare();
     for (const fd of this.toClose) this.io.close(fd);
     this.toClose = [];
     this.io.close(this.fd);
@@ -432,6 +464,7 @@ export class WalWriter {
 
   private async closeOnce(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.reserved = -1; // a record reserved and not committed is not part of the log
     let failure: Error | undefined;
     if (this.error === undefined) {
       try {
@@ -442,7 +475,7 @@ export class WalWriter {
       }
     }
     while (this.syncing || this.spareState === 'making') await new Promise((r) => setImmediate(r));
-    if (this.spare !== undefined) this.io.remove(this.spare);
+    this.removeSpare();
     // abort() while this close waited (an owner that failed meanwhile): it closed the files already,
     // and a second close could hit a descriptor number reused by another file.
     if (this.closed) return;
@@ -470,6 +503,31 @@ export class WalWriter {
     }
   }
 
+  /** A reserved record's payload is being written in the buffer: the buffer cannot be written out under it. */
+  private checkNotReserved(what: string): void {
+    if (this.reserved >= 0) throw new WalError('INVALID_OPTIONS', `${what} while a record is reserved: commit() or abandon() it first`);
+  }
+
+  /** Refuses every sync() still waiting (the writer was aborted). */
+  private refuseWaiters(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const w of waiting) w.reject(new WalError('CLOSED', `log ${this.dir} was aborted before this sync`));
+  }
+
+  /** Removes a ready spare segment (the writer is closing). */
+  private removeSpare(): void {
+    const spare = this.spare;
+    if (spare === undefined) return;
+    this.spare = undefined;
+    this.spareState = 'none';
+    try {
+      this.io.remove(spare);
+    } catch {
+      // A leftover spare is removed by the next open.
+    }
+  }
+
   private check(): void {
     if (this.closed) throw new WalError('CLOSED', `log ${this.dir} is closed`);
     if (this.error) throw new WalError('FAILED', `log ${this.dir} failed earlier: ${this.error.message}`, { cause: this.error });
@@ -477,6 +535,11 @@ export class WalWriter {
 
   private kick(): void {
     if (this.syncing || this.error) return;
+    if (this.closed) {
+      // Aborted: the descriptor is closed, and nothing more is synced.
+      this.refuseWaiters();
+      return;
+    }
     if (!this.waiters.some((w) => w.target > this.durable)) return;
     this.syncing = true;
     const target = this.writtenOffset;
@@ -534,8 +597,17 @@ export class WalWriter {
         usedSpare = this.renameSpare(spare, file);
       }
       fd = this.io.open(file, usedSpare ? 'r+' : 'wx+');
+    } catch (err) {
+      throw this.failWrite(`cannot create segment ${file}: ${(err as Error).message}`, err);
+    }
+    try {
       this.io.syncDir(this.dir);
     } catch (err) {
+      try {
+        this.io.close(fd);
+      } catch {
+        // failing anyway: the error below is the one to report
+      }
       throw this.failWrite(`cannot create segment ${file}: ${(err as Error).message}`, err);
     }
     if (this.syncing) this.toClose.push(old);
@@ -574,6 +646,9 @@ export class WalWriter {
     // made (a halted engine, then reopened in the same process) must not remove this one's spare.
     const spare = path.join(this.dir, `${SPARE_PREFIX}${process.pid}-${this.spareId}-${this.spareSeq++}`);
     this.spareState = 'making';
+    // Cancelled when the writer closes: a close must not wait for a whole segment of zeros to be
+    // written and synced a MiB at a time (minutes on a busy machine) only to remove it.
+    const cancelled = (): boolean => this.closed || this.closing !== undefined;
     this.io.preallocate(spare, this.segmentSize, (err) => {
       if (err || this.closed) {
         try {
@@ -586,7 +661,7 @@ export class WalWriter {
       }
       this.spare = spare;
       this.spareState = 'ready';
-    });
+    }, cancelled);
   }
 
   /** Fills the current segment with zeros up to segmentSize (when preallocating). */

@@ -257,4 +257,24 @@ describe.skipIf(!built)('wal CLI', () => {
     expect(missing.status).not.toBe(0);
     expect(missing.stderr.trim()).not.toBe('');
   });
+
+  it('verify with --max-record below the log\'s records: INVALID_OPTIONS (exit 2), not a torn tail (exit 1) that repair would then refuse', async () => {
+    const { dir } = await makeLog(5);
+    const r = wal('verify', dir, '--max-record', '10');
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error \[INVALID_OPTIONS\]: .*records longer than maxRecordSize \(10 bytes\)/);
+    const repair = wal('repair', dir, '--max-record', '10');
+    expect(repair.status).toBe(2);
+    expect(repair.stderr).toMatch(/INVALID_OPTIONS/);
+    expect(json(wal('verify', dir))).toMatchObject({ records: 5, status: 'ok' });
+  });
+
+  it('--help (and -h) prints the usage on stdout, exit 0', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = wal(flag);
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(r.stdout).toMatch(/^usage: wal verify\|dump\|repair PATH/);
+    }
+  });
 });

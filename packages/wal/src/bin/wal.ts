@@ -18,7 +18,7 @@ import { repairLog, verifyLog } from '../verify.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
-const USAGE = 'usage: wal verify|dump|repair PATH [--codec json|binary] [--max-record BYTES]';
+const USAGE = 'usage: wal verify|dump|repair PATH [--codec json|binary] [--max-record BYTES]   (wal --help: this line)';
 
 /** One line `error [CODE]: message` (as the other gx3 command lines write), exit status 2. */
 function fail(message: string, code = 'BAD_ARGUMENT'): never {
@@ -37,10 +37,14 @@ function main(): void {
   try {
     parsed = parseArgs({
       allowPositionals: true,
-      options: { codec: { type: 'string' }, 'max-record': { type: 'string' } },
+      options: { codec: { type: 'string' }, 'max-record': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     fail(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (parsed.values.help === true) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
   }
   const [command, target, ...rest] = parsed.positionals;
   if (command === undefined || target === undefined || rest.length > 0) fail(USAGE);
