@@ -84,6 +84,8 @@ export class OrderBook {
   private askLevels = 0;
 
   constructor(options: OrderBookOptions = {}, sink: BookEventSink = NOOP_SINK) {
+    if (typeof options !== 'object' || options === null) throw invalid('options', 'an object (or left out)', options);
+    checkSink(sink);
     const minPrice = options.minPrice ?? 1;
     const maxPrice = options.maxPrice ?? 1_000_000_000;
     const maxQty = options.maxQty ?? 2 ** 48;
@@ -112,6 +114,7 @@ export class OrderBook {
 
   /** Replaces the event sink (for example after recovery, to start publishing). */
   setSink(sink: BookEventSink): void {
+    checkSink(sink);
     this.sink = sink;
   }
 
@@ -674,6 +677,14 @@ function grownU8(a: Uint8Array<ArrayBuffer>, cap: number): Uint8Array<ArrayBuffe
   const b = new Uint8Array(cap).fill(0);
   b.set(a);
   return b;
+}
+
+const SINK_METHODS = ['onAccepted', 'onRejected', 'onAdded', 'onTrade', 'onCanceled', 'onAmended'] as const;
+
+/** A sink must have every method: one missing would throw a TypeError from the middle of a command. */
+function checkSink(sink: unknown): void {
+  const missing = typeof sink === 'object' && sink !== null ? SINK_METHODS.filter((m) => typeof (sink as Record<string, unknown>)[m] !== 'function') : SINK_METHODS;
+  if (missing.length > 0) throw new OrderBookError('INVALID_OPTIONS', `OrderBook sink must be an object with the methods ${SINK_METHODS.join(', ')}; missing: ${missing.join(', ')}`);
 }
 
 function invalid(option: string, expected: string, got: unknown): OrderBookError {
