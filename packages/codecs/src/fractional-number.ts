@@ -22,9 +22,10 @@ const MAYBE_FRACTION = /\d[.eE]/;
  * The first number of a JSON text (one JSON.parse accepted) written as a value that is not an
  * integer (`1.5`, `5e-1`; `1.0` and `1e2` are integers); with `readAsIntegerOnly`, the first that
  * JSON.parse nevertheless reads as an integer (`9007199254740990.5`, `1.0000000000000001`, not `1.5`).
- * Undefined if there is none.
+ * Undefined if there is none. A number directly in a top-level member named `skipField` is passed
+ * over (a request id, which need not be an integer).
  */
-export function fractionalNumber(text: string, readAsIntegerOnly = false): FractionalNumber | undefined {
+export function fractionalNumber(text: string, readAsIntegerOnly = false, skipField?: string): FractionalNumber | undefined {
   if (!MAYBE_FRACTION.test(text)) return undefined;
   // The last string's bounds, the top-level member name's and the innermost member name's (each
   // the string before its ':'), sliced only for the answer.
@@ -72,7 +73,9 @@ export function fractionalNumber(text: string, readAsIntegerOnly = false): Fract
       for (let k = Math.max(0, point); k < digits.length; k++) {
         if (digits.charCodeAt(k) !== 0x30) {
           if (readAsIntegerOnly && !Number.isInteger(Number(m[0]))) break;
-          return { field: text.slice(keyStart, keyEnd), member: text.slice(memberStart, memberEnd), token: m[0] };
+          const field = text.slice(keyStart, keyEnd);
+          if (depth === 1 && field === skipField) break;
+          return { field, member: text.slice(memberStart, memberEnd), token: m[0] };
         }
       }
       i += m[0].length;

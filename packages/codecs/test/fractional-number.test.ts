@@ -23,4 +23,12 @@ describe('fractionalNumber', () => {
     expect(fractionalNumber('{"order":[{"qty":1.0000000000000001}]}', true)).toEqual({ field: 'order', member: 'qty', token: '1.0000000000000001' });
     expect(JSON.parse('1.0000000000000001')).toBe(1);
   });
+
+  it('skipField passes over a number directly in that top-level member only', () => {
+    const text = '{"id":2.0000000000000001,"order":{"id":3.0000000000000001,"qty":1}}';
+    expect(fractionalNumber(text, true)).toMatchObject({ field: 'id', token: '2.0000000000000001' });
+    expect(fractionalNumber(text, true, 'id')).toMatchObject({ field: 'order', member: 'id', token: '3.0000000000000001' });
+    expect(fractionalNumber('{"id":2.0000000000000001,"qty":1}', true, 'id')).toBeUndefined();
+    expect(fractionalNumber('{"id":[2.0000000000000001]}', true, 'id')).toMatchObject({ field: 'id' });
+  });
 });
