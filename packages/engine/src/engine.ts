@@ -1,12 +1,11 @@
 // The engine: one SymbolActor per configured symbol, each in its own directory under `dataDir`,
 // and, when a bus is given, one publisher per symbol tailing its outbox.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import { codecByName, type Codec, type CodecName, type Command } from '@gx3/codecs';
 import { Publisher, readCursor, writeCursor, type Bus, type PublisherOptions } from '@gx3/outbox-publisher';
 import type { OrderBook } from '@gx3/orderbook';
-import type { Durability, FileIO } from '@gx3/wal';
+import { makeDirectory, type Durability, type FileIO } from '@gx3/wal';
 import { DataDirLock } from './data-lock.js';
 import { EngineError } from './errors.js';
 import { refusal, SymbolActor, type CommandOutcome, type Refusal, type SymbolConfig } from './symbol-actor.js';
@@ -22,6 +21,11 @@ export interface EngineOptions {
   readonly batchMax?: number;
   /** Mailbox capacity per symbol (default 65,536). */
   readonly mailboxSize?: number;
+  /**
+   * Commands per symbol taken and not yet durable, at most (queued, or applied and waiting for
+   * their sync; default 4 x mailboxSize): beyond, DURABILITY_BACKLOG (a stalled disk stops intake).
+   */
+  readonly maxPending?: number;
   /** With durability `interval` (default 2 ms). */
   readonly syncIntervalMs?: number;
   /** Microseconds since the Unix epoch, for command timestamps. */
@@ -86,7 +90,7 @@ export class Engine {
   private constructor(options: EngineOptions, checked: CheckedOptions, lock: DataDirLock, made: { actors: SymbolActor[]; publishers: Publisher[] }) {
     this.dataDir = options.dataDir;
     this.codec = checked.codec;
-    const { durability, batchMax, mailboxSize } = checked;
+    const { durability, batchMax, mailboxSize, maxPending } = checked;
     this.lock = lock;
     {
       for (const config of options.symbols) {
@@ -99,6 +103,7 @@ export class Engine {
           codec: this.codec,
           batchMax,
           mailboxSize,
+          maxPending,
           syncIntervalMs: options.syncIntervalMs ?? 2,
           clock: options.clock ?? defaultClock,
           ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
@@ -118,7 +123,7 @@ export class Engine {
         const cursorDir = given === undefined ? evDir : path.join(given, actor.symbol);
         if (given !== undefined) {
           try {
-            fs.mkdirSync(cursorDir, { recursive: true });
+            makeDirectory(cursorDir);
           } catch (err) {
             throw new EngineError('INVALID_CONFIG', `publisher.cursorDir: cannot create ${cursorDir}: ${(err as Error).message}`, { cause: err, option: 'publisher' });
           }
@@ -178,6 +183,7 @@ export class Engine {
   /** Routes a command to its symbol's actor: its sequence number, or a refusal. */
   trySubmit(cmd: Command): number | Refusal {
     if (this.closed) return CLOSED;
+    if (typeof cmd !== 'object' || cmd === null) return NOT_AN_OBJECT;
     const actor = this.actors.get(cmd.symbol);
     if (!actor) return refusal('UNKNOWN_SYMBOL', `unknown symbol ${JSON.stringify(cmd.symbol)}`);
     return actor.trySubmit(cmd);
@@ -186,6 +192,7 @@ export class Engine {
   /** Routes a command and resolves with its events once durable. */
   submit(cmd: Command): Promise<CommandOutcome> {
     if (this.closed) return Promise.reject(new EngineError('CLOSED', 'the engine is closed'));
+    if (typeof cmd !== 'object' || cmd === null) return Promise.reject(new EngineError(NOT_AN_OBJECT.code, NOT_AN_OBJECT.message));
     const actor = this.actors.get(cmd.symbol);
     if (!actor) return Promise.reject(new EngineError('UNKNOWN_SYMBOL', `unknown symbol ${JSON.stringify(cmd.symbol)}`));
     return actor.submit(cmd);
@@ -214,7 +221,7 @@ export class Engine {
         if (actor && !actor.halted) {
           let timer: NodeJS.Timeout | undefined;
           await Promise.race([
-            p.acknowledged(actor.durableEventOffset),
+            p.acknowledged(actor.durableEventOffset).catch(() => undefined), // STOPPED: stopped meanwhile
             new Promise((r) => {
               timer = setTimeout(r, CATCH_UP_MS);
             }),
@@ -232,15 +239,27 @@ interface CheckedOptions {
   readonly durability: Durability;
   readonly batchMax: number;
   readonly mailboxSize: number;
+  readonly maxPending: number;
 }
 
 /** The options' values, checked; creates the data directory. Throws EngineError INVALID_CONFIG. */
 function checkOptions(options: EngineOptions): CheckedOptions {
+  if (typeof options !== 'object' || options === null) throw new EngineError('INVALID_CONFIG', 'the options must be an object');
   let codec: Codec;
   try {
-    codec = typeof options.codec === 'object' ? options.codec : codecByName(options.codec ?? 'binary');
+    codec = typeof options.codec === 'object' && options.codec !== null ? options.codec : codecByName(options.codec ?? 'binary');
   } catch (err) {
     throw new EngineError('INVALID_CONFIG', `codec: ${(err as Error).message}`, { cause: err, option: 'codec' });
+  }
+  if (!isCodec(codec)) {
+    throw new EngineError('INVALID_CONFIG', 'codec must be "binary", "json" or a Codec of either (name, maxLength, encodedLength, encode, encodeToBuffer, decode)', { option: 'codec' });
+  }
+  if (options.clock !== undefined && typeof options.clock !== 'function') throw new EngineError('INVALID_CONFIG', `clock must be a function returning microseconds, got ${typeof options.clock}`, { option: 'clock' });
+  if (!Array.isArray(options.symbols)) throw new EngineError('INVALID_CONFIG', 'symbols must be an array of { symbol, minPrice?, maxPrice?, maxQty? }', { option: 'symbols' });
+  for (const config of options.symbols as unknown[]) {
+    if (typeof config !== 'object' || config === null || typeof (config as { symbol?: unknown }).symbol !== 'string') {
+      throw new EngineError('INVALID_CONFIG', `each symbol must be an object with a string symbol, got ${describe(config)}`, { option: 'symbols' });
+    }
   }
   const durability = options.durability ?? 'batch';
   if (!['none', 'batch', 'interval'].includes(durability)) throw new EngineError('INVALID_CONFIG', `durability must be none, batch or interval, got ${durability}`, { option: 'durability' });
@@ -255,13 +274,40 @@ function checkOptions(options: EngineOptions): CheckedOptions {
   }
   if (options.symbols.length === 0) throw new EngineError('INVALID_CONFIG', 'no symbols configured');
   try {
-    fs.mkdirSync(options.dataDir, { recursive: true });
+    makeDirectory(options.dataDir);
   } catch (err) {
     throw new EngineError('INVALID_CONFIG', `cannot create ${options.dataDir}: ${(err as Error).message}`, { cause: err, option: 'dataDir' });
   }
-  return { codec, durability, batchMax, mailboxSize };
+  const maxPending = options.maxPending ?? 4 * mailboxSize;
+  if (!Number.isSafeInteger(maxPending) || maxPending < 1 || maxPending > 1 << 28) {
+    throw new EngineError('INVALID_CONFIG', `maxPending must be an integer in 1..2^28, got ${String(maxPending)}`, { option: 'maxPending' });
+  }
+  return { codec, durability, batchMax, mailboxSize, maxPending };
+}
+
+/** A codec object the engine can log with: one of the two codecs' shape. */
+function isCodec(c: unknown): c is Codec {
+  const k = c as Partial<Record<keyof Codec, unknown>>;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    (k.name === 'binary' || k.name === 'json') &&
+    Number.isSafeInteger(k.maxLength) &&
+    (k.maxLength as number) > 0 &&
+    typeof k.encodedLength === 'function' &&
+    typeof k.encode === 'function' &&
+    typeof k.encodeToBuffer === 'function' &&
+    typeof k.decode === 'function'
+  );
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v !== 'object') return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? `${typeof v} ${String(v)}` : typeof v;
+  return 'an object without a string symbol';
 }
 
 const CLOSED = refusal('CLOSED', 'the engine is closed');
+const NOT_AN_OBJECT = refusal('INVALID_COMMAND', 'a command must be an object');
 /** How long close() lets a publisher catch up with its outbox. */
 const CATCH_UP_MS = 5000;

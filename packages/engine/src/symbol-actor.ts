@@ -39,6 +39,8 @@ export interface ActorOptions {
   readonly batchMax: number;
   /** Mailbox capacity: the commands the mailbox takes (its ring is the next power of two). */
   readonly mailboxSize: number;
+  /** Commands taken and not yet durable, at most (beyond: DURABILITY_BACKLOG). */
+  readonly maxPending: number;
   readonly syncIntervalMs: number;
   /** Microseconds since the Unix epoch. */
   readonly clock: () => number;
@@ -97,6 +99,9 @@ export const refusal = (code: EngineErrorCode, message: string): Refusal => Obje
 const NO_EVENTS: Event[] = [];
 const FULL = refusal('MAILBOX_FULL', 'the mailbox is full: retry after the actor catches up');
 const CLOSED = refusal('CLOSED', 'the engine is closing');
+const BACKLOG = refusal('DURABILITY_BACKLOG', 'maxPending commands taken are not durable yet (the disk is behind): retry once more are durable (waitForDurable)');
+const NOT_AN_OBJECT = refusal('INVALID_COMMAND', 'a command must be an object');
+const NESTED = refusal('INVALID_COMMAND', 'a command of this symbol was submitted while another was being logged (from a field getter of the command, or the clock)');
 
 export class SymbolActor {
   readonly symbol: string;
@@ -122,6 +127,7 @@ export class SymbolActor {
   private readonly mask: number;
   /** Commands the mailbox takes (mailboxSize; the ring itself is the next power of two). */
   private readonly capacity: number;
+  private readonly maxPending: number;
   /** The mailbox's copy of each command, as logged. */
   private readonly cmds: MailboxSlots;
   private readonly waiting: (Waiter | undefined)[];
@@ -171,6 +177,11 @@ export class SymbolActor {
   private processedWaiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private durableWaiters: { seq: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private durableListeners: ((seq: number) => void)[] = [];
+  /** The durable seq the listeners were last told of, and whether they are being told now. */
+  private notified = 0;
+  private notifying = false;
+  /** A command is being logged (enqueue): another of this symbol is refused meanwhile. */
+  private logging = false;
 
   private constructor(config: SymbolConfig, options: ActorOptions) {
     this.symbol = config.symbol;
@@ -179,13 +190,25 @@ export class SymbolActor {
     this.clock = options.clock;
     const report = options.onListenerError;
     this.listenerError = (err) => {
-      if (report) report(err, this.symbol);
-      else process.emitWarning(`an onDurable listener of ${this.symbol} threw: ${err instanceof Error ? err.message : String(err)}`, 'ListenerError');
+      const warn = (what: string, e: unknown): void => {
+        process.emitWarning(`${what} of ${this.symbol} threw: ${e instanceof Error ? e.message : String(e)}`, 'ListenerError');
+      };
+      if (!report) {
+        warn('an onDurable listener', err);
+        return;
+      }
+      try {
+        report(err, this.symbol);
+      } catch (reportErr) {
+        // The reporter's own failure must not stop the other listeners or the actor.
+        warn('onListenerError', reportErr);
+      }
     };
     this.batchMax = options.batchMax;
     this.durability = options.durability;
     // The ring is a power of two; the mailbox takes `mailboxSize` commands.
     this.capacity = options.mailboxSize;
+    this.maxPending = options.maxPending;
     let cap = 1;
     while (cap < options.mailboxSize) cap *= 2;
     this.mask = cap - 1;
@@ -475,14 +498,46 @@ export class SymbolActor {
     if (this.haltRefusal) return this.haltRefusal;
     if (this.closing) return CLOSED;
     if (this.tail - this.head >= this.capacity) return FULL;
-    if (cmd.symbol !== this.symbol) return refusal('UNKNOWN_SYMBOL', `command for ${cmd.symbol} sent to the actor of ${this.symbol}`);
-    const seq = this.lastSeq + 1;
+    // Every command taken and not yet durable (queued, or applied and waiting for its sync) is
+    // bounded too: a stalled disk must not let them and their acknowledgements grow without end.
+    if (this.lastSeq - this.durable >= this.maxPending) return BACKLOG;
+    if (typeof cmd !== 'object' || cmd === null) return NOT_AN_OBJECT;
+    if (cmd.symbol !== this.symbol) return refusal('UNKNOWN_SYMBOL', `command for ${JSON.stringify(cmd.symbol) ?? 'no symbol'} sent to the actor of ${this.symbol}`);
+    // One command is logged at a time: one submitted from inside the logging of another (by a field
+    // getter of the command, or by the clock) is refused, not logged in the middle of it.
+    if (this.logging) return NESTED;
+    this.logging = true;
+    try {
+      return this.logAndQueue(cmd, waiter);
+    } finally {
+      this.logging = false;
+    }
+  }
+
+  /** Appends the command to the command log and queues the copy read back from it. */
+  private logAndQueue(cmd: Command, waiter: Waiter | undefined): number | Refusal {
     const givenSeq = cmd.seq;
     const givenTs = cmd.ts;
-    cmd.seq = seq;
+    let now = 0;
     if (givenTs === 0) {
-      const now = this.clock();
-      cmd.ts = now < this.maxTs ? this.maxTs : now; // a clock that gives no number is still refused by the codec
+      try {
+        now = this.clock();
+      } catch (err) {
+        return refusal('INVALID_CONFIG', `the engine's clock failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const seq = this.lastSeq + 1;
+    try {
+      cmd.seq = seq;
+      if (givenTs === 0) cmd.ts = now < this.maxTs ? this.maxTs : now; // a clock that gives no number is still refused by the codec
+    } catch (err) {
+      // A frozen command, or one whose seq or ts cannot be written: refused, left as it was given.
+      try {
+        if (cmd.seq !== givenSeq) cmd.seq = givenSeq;
+      } catch {
+        // it could not be changed either
+      }
+      return refusal('INVALID_COMMAND', `the command's seq and ts must be writable (the actor sets them): ${(err as Error).message}`);
     }
     // The command is appended to the command log as it enters the mailbox (encoding it validates
     // it): it is in the log before it is applied, and the log is written out before the outbox.
@@ -672,14 +727,33 @@ export class SymbolActor {
       }
       this.durableWaiters = still;
     }
-    // Each listener apart: one that throws must not keep the others (a publisher, a feed) from
-    // hearing of it, nor fail the batch's promise chain (an unhandled rejection).
-    for (const l of this.durableListeners) {
-      try {
-        l(seq);
-      } catch (err) {
-        this.listenerError(err);
+    this.notifyDurable();
+  }
+
+  /**
+   * Tells the listeners of the durable seq. A listener may make it advance again (by closing the
+   * engine, which drains the mailbox): the loop running then tells every listener of the new
+   * value after the current one, so each hears strictly increasing values.
+   */
+  private notifyDurable(): void {
+    if (this.notifying) return;
+    this.notifying = true;
+    try {
+      while (this.notified < this.durable) {
+        const seq = this.durable;
+        this.notified = seq;
+        // Each listener apart: one that throws must not keep the others (a publisher, a feed) from
+        // hearing of it, nor fail the batch's promise chain (an unhandled rejection).
+        for (const l of this.durableListeners) {
+          try {
+            l(seq);
+          } catch (err) {
+            this.listenerError(err);
+          }
+        }
       }
+    } finally {
+      this.notifying = false;
     }
   }
 
@@ -700,6 +774,8 @@ export class SymbolActor {
     });
     this.haltError = e;
     this.haltRefusal = refusal('HALTED', e.message);
+    // What was applied before the failure was applied: a wait for it resolves, as it would if made now.
+    this.wakeProcessed();
     for (const a of this.acks) a.waiter.reject(e);
     this.acks = [];
     while (this.head < this.tail) {

@@ -344,6 +344,10 @@ async function drive(engine: Engine, items: readonly Item[], o: DriveOptions): P
           await actor.waitForProcessed(actor.lastSubmittedSeq);
           continue;
         }
+        if (code === 'DURABILITY_BACKLOG' && actor !== undefined) {
+          await actor.waitForDurable(actor.durableSeq + 1);
+          continue;
+        }
         out.refusal = code;
         break;
       }
@@ -354,6 +358,10 @@ async function drive(engine: Engine, items: readonly Item[], o: DriveOptions): P
       }
       if (r.code === 'MAILBOX_FULL' && actor !== undefined) {
         await actor.waitForProcessed(actor.lastSubmittedSeq);
+        continue;
+      }
+      if (r.code === 'DURABILITY_BACKLOG' && actor !== undefined) {
+        await actor.waitForDurable(actor.durableSeq + 1);
         continue;
       }
       out.refusal = r.code;
