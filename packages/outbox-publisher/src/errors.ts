@@ -15,6 +15,7 @@ export type OutboxErrorCode =
   | 'EVENT_MISMATCH' // the bus holds this event id with other content (the outbox lost events that were published)
   | 'HISTORY_CORRUPT' // the outbox's HISTORY file does not hold a history id
   | 'HISTORY_IO' // the outbox's HISTORY file could not be read or written
+  | 'STOPPED' // the publisher stopped before an offset waited for (acknowledged()) was acknowledged
   | 'INVALID_OPTIONS';
 
 export class OutboxError extends Error {

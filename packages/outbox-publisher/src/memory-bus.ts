@@ -110,7 +110,12 @@ export class MemoryBus implements Bus {
       try {
         fn(event, msg);
       } catch (err) {
-        this.options.onSubscriberError?.(err, msg);
+        try {
+          this.options.onSubscriberError?.(err, msg);
+        } catch {
+          // The handler's own failure must not keep the other subscribers from the event, nor fail
+          // a publish whose message is stored already.
+        }
       }
     }
   }

@@ -13,7 +13,7 @@
 //   the bus's order check (bus.ts) guarantees that nothing after a failed message is stored before it.
 
 import { BinaryCodec, codecByName, DecodedMessage, type Codec, type CodecName, type Event } from '@gx3/codecs';
-import { WalReader, WalRecord } from '@gx3/wal';
+import { listSegments, nodeFileIO, scanSegment, WalReader, WalRecord } from '@gx3/wal';
 import { EventMessage, type Bus, type PublishAck } from './bus.js';
 import { readCursor, writeCursorAsync, type CursorState } from './cursor.js';
 import { OutboxError } from './errors.js';
@@ -134,11 +134,13 @@ export class Publisher {
   private pumpScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
+  /** Set when a polled outbox was made again while running; cleared by start(). */
+  private remadeError: OutboxError | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private commitTimer: NodeJS.Timeout | undefined;
   private committing: Promise<void> | undefined;
   private unlisten: (() => void) | undefined;
-  private waiters: { offset: number; resolve: () => void }[] = [];
+  private waiters: { offset: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly counters = { published: 0, acknowledged: 0, duplicates: 0, failures: 0 };
   private lastError: Error | undefined;
   /** The stop() under way, if any. */
@@ -185,14 +187,18 @@ export class Publisher {
     const cursor = readCursor(this.cursorDir);
     this.history = readHistory(this.dir);
     this.committed = this.cursorFor(cursor);
-    if (this.outbox !== undefined && this.committed.offset > this.outbox.durableOffset) {
+    // The end of the outbox: the engine's durable offset, or, polling another process's outbox,
+    // the end of the records in its files.
+    const end = this.committed.offset === 0 ? 0 : this.outbox !== undefined ? this.outbox.durableOffset : this.dataEnd();
+    if (this.committed.offset > end) {
       throw new OutboxError(
         'CURSOR_AHEAD',
-        `the cursor in ${this.cursorDir} (offset ${this.committed.offset}) is past the end of the outbox in ${this.dir} (${this.outbox.durableOffset}): the outbox lost events that were published, or it is not the outbox the cursor was written for. Recovery: delete the cursor to publish the outbox from its start, or write a known-good offset with writeCursor()`,
+        `the cursor in ${this.cursorDir} (offset ${this.committed.offset}) is past the end of the outbox in ${this.dir} (${end}): the outbox lost events that were published, or it is not the outbox the cursor was written for. Recovery: delete the cursor to publish the outbox from its start, or write a known-good offset with writeCursor()`,
       );
     }
     this.ackedOffset = this.committed.offset;
     this.ackedEventSeq = this.committed.lastEventSeq;
+    this.remadeError = undefined;
     this.running = true;
     this.stopping = false;
     this.openReader();
@@ -247,6 +253,17 @@ export class Publisher {
     await this.commit();
     this.reader?.close();
     this.reader = undefined;
+    // Messages never answered are forgotten (a late answer is ignored): stats() shows none in flight.
+    this.inFlight = 0;
+    this.pending = [];
+    this.head = 0;
+    // Nothing more is acknowledged until a start(): a wait for an offset not reached ends here.
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const w of waiting) {
+      if (this.ackedOffset >= w.offset) w.resolve();
+      else w.reject(new OutboxError('STOPPED', `the publisher of ${this.dir} stopped before offset ${w.offset} was acknowledged (acknowledged up to ${this.ackedOffset})`));
+    }
   }
 
   /**
@@ -276,10 +293,13 @@ export class Publisher {
     };
   }
 
-  /** Resolves once everything before `offset` is acknowledged (and at least part of a commit is under way). */
+  /**
+   * Resolves once everything before `offset` is acknowledged (and at least part of a commit is under
+   * way); rejects with STOPPED if the publisher stops first.
+   */
   acknowledged(offset: number): Promise<void> {
     if (this.ackedOffset >= offset) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ offset, resolve }));
+    return new Promise((resolve, reject) => this.waiters.push({ offset, resolve, reject }));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -313,6 +333,12 @@ export class Publisher {
     if (!this.running || this.stopping || this.retryTimer !== undefined) return;
     const reader = this.reader;
     if (!reader) return;
+    // The outbox was made again under this publisher: nothing more is read (the new files at the
+    // old offsets would be published under the old history) until a restart.
+    if (this.remadeError !== undefined) {
+      this.fail(this.remadeError);
+      return;
+    }
     const gen = this.generation;
     if (this.history === undefined) {
       // An outbox opened after this publisher started (another process's): its history id appears then.
@@ -332,12 +358,14 @@ export class Publisher {
         }
       }
     }
+    let read = 0;
     while (this.inFlight < this.window) {
       let rec: WalRecord | null;
       let msg: EventMessage | undefined;
       try {
         rec = reader.next(this.rec);
         if (rec === null) break;
+        read++;
         msg = this.message(rec);
       } catch (err) {
         this.fail(err as Error);
@@ -358,7 +386,7 @@ export class Publisher {
       }
       if (this.bus.publishNow !== undefined) {
         // A bus that stores before returning: acknowledged (or failed) here, nothing to track.
-        let ack: PublishAck;
+        let ack: PublishAck | undefined;
         this.counters.published++;
         try {
           ack = this.bus.publishNow(msg);
@@ -369,7 +397,8 @@ export class Publisher {
           msg.release();
         }
         this.counters.acknowledged++;
-        if (ack.duplicate) this.counters.duplicates++;
+        // A bus that answers nothing stored it (as the callback path takes a missing answer).
+        if (ack?.duplicate) this.counters.duplicates++;
         if (next >= this.failedAt) this.attempt = 0;
         this.prefixEventSeq = msg.eventSeq;
         continue;
@@ -404,12 +433,51 @@ export class Publisher {
       if (gen !== this.generation) return; // the bus failed synchronously
     }
     if (this.inFlight < this.window && !this.outbox && this.running && !this.stopping) {
+      // Polling another process's outbox, and nothing new: was it made again (a wiped data
+      // directory)? The reader would tail the deleted files in silence; it is reported instead.
+      if (read === 0 && this.history !== undefined && this.remade()) return;
       clearTimeout(this.pollTimer);
       this.pollTimer = setTimeout(() => {
         this.pump();
       }, this.pollIntervalMs);
       this.pollTimer.unref();
     }
+  }
+
+  /** Where the records of the outbox's files end (0 if it has none). */
+  private dataEnd(): number {
+    const io = nodeFileIO;
+    try {
+      const segments = io.exists(this.dir) ? listSegments(io, this.dir) : [];
+      const last = segments[segments.length - 1];
+      if (last === undefined) return 0;
+      const fd = io.open(last.file, 'r');
+      try {
+        return last.base + scanSegment(io, fd, this.maxRecordSize).end;
+      } finally {
+        io.close(fd);
+      }
+    } catch (err) {
+      throw new OutboxError('CURSOR_IO', `cannot find the end of the outbox in ${this.dir}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Fails (HISTORY_MISMATCH) if the outbox's history id is no longer the one this publisher read. */
+  private remade(): boolean {
+    let now: string | undefined;
+    try {
+      now = readHistory(this.dir);
+    } catch (err) {
+      this.fail(err as Error);
+      return true;
+    }
+    if (now === undefined || now === this.history) return false;
+    this.remadeError = new OutboxError(
+      'HISTORY_MISMATCH',
+      `the outbox in ${this.dir} was made again while this publisher ran (history ${now}, was ${this.history ?? 'none'}): restart the publisher to publish the new outbox`,
+    );
+    this.fail(this.remadeError);
+    return true;
   }
 
   /**
@@ -526,6 +594,9 @@ export class Publisher {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (!this.running || this.stopping) return;
+      // Polling another process's outbox: made again meanwhile, its new files must not be read from
+      // the old offset (and published under the old history).
+      if (!this.outbox && this.history !== undefined && this.remadeError === undefined && this.remade()) return;
       try {
         this.reader?.close();
         this.reader = new WalReader(this.dir, {
