@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { replaceFileSync } from '@gx3/wal';
+import { makeDirectory, replaceFileSync } from '@gx3/wal';
 import { parseApiKeys, type ApiKeyConfig } from './config.js';
 import { ApiError, ConfigError } from './errors.js';
 
@@ -102,7 +102,7 @@ export function demoKeys(dataDir: string): { keys: ApiKeyConfig[]; file: string;
   // there, not an empty file that stops the next start. A data directory they cannot be written
   // in is a configuration error, as it is with configured keys (the engine's lock).
   try {
-    fs.mkdirSync(dataDir, { recursive: true });
+    makeDirectory(dataDir);
     replaceFileSync(file, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
   } catch (err) {
     throw new ConfigError('INVALID_CONFIG', `dataDir (GX3_DATA_DIR / --data-dir): cannot write the demo keys in ${file}: ${(err as Error).message}`, { cause: err });
@@ -128,7 +128,8 @@ export class RateLimiter {
   take(key: string, n = 1): void {
     const b = this.bucket(key);
     if (!(n >= 1)) n = 1;
-    if (n > this.burst) throw new ApiError('RATE_LIMITED', `a request of ${n} orders is more than the burst of ${this.burst} allowed per ${this.scope}`, 1);
+    // No wait lets it pass: no retryAfter (a client that honours one would send it again for ever).
+    if (n > this.burst) throw new ApiError('RATE_LIMITED', `a request counting ${n} is more than the burst of ${this.burst} allowed per ${this.scope}: it can never pass; split it`);
     if (b.tokens < n) {
       const wait = Math.max(1, Math.ceil((n - b.tokens) / this.rate));
       throw new ApiError('RATE_LIMITED', `rate limit of ${this.rate} requests per second (burst ${this.burst}) exceeded for this ${this.scope}`, wait);

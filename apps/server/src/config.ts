@@ -125,8 +125,22 @@ environment, which overrides the file.`;
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ServerConfig & { help: boolean } {
   let parsed;
   try {
+    // A flag's value that starts with a dash (`--port -1`) is joined to it (`--port=-1`): node's
+    // parseArgs would refuse it as ambiguous, without saying what the setting must be.
+    const flags = new Set(['--config', ...Object.values(SETTINGS).map((s) => `--${s.flag}`)]);
+    const args: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i] as string;
+      const value = argv[i + 1];
+      if (flags.has(a) && value !== undefined && /^-\d/.test(value)) {
+        args.push(`${a}=${value}`);
+        i++;
+      } else {
+        args.push(a);
+      }
+    }
     parsed = parseArgs({
-      args: [...argv],
+      args,
       strict: true,
       allowPositionals: false,
       options: {

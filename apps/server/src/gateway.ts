@@ -11,7 +11,7 @@ import type { FileIO } from '@gx3/wal';
 import type { InstrumentConfig, ServerConfig } from './config.js';
 import { ApiError } from './errors.js';
 import { EventFeed } from './event-feed.js';
-import type { OrderState, PublicTrade } from './market-state.js';
+import { MarketState, type OrderState, type PublicTrade } from './market-state.js';
 import { invalid, type AmendOrder, type PlaceOrder } from './requests.js';
 import type { User } from './auth.js';
 
@@ -150,7 +150,10 @@ export class Gateway {
       const request: RequestPrint =
         a?.side === undefined ? {} : { side: a.side, type, price: limit ? a.price : undefined, qty: a.qty, tif: limit ? a.tif : undefined, stp: a.stp };
       const key = clientOrderKey(r.userId, r.symbol, r.clientOrderId);
-      this.remember(r.userId, key, { request, result: Promise.resolve({ order: this.view(r.symbol, r.orderId), events: r.events }) });
+      // The order as recovered; one that has left the order history (it ended, and as many orders
+      // ended after it) as its own command's events left it: the outcome first answered.
+      const order = this.view(r.symbol, r.orderId) ?? this.viewFromEvents(r.symbol, r.orderId, r.events);
+      this.remember(r.userId, key, { request, result: Promise.resolve({ order, events: r.events }) });
     }
   }
 
@@ -282,7 +285,7 @@ export class Gateway {
     const tooMuch = req.qty === undefined ? undefined : overflow(orderId, this.feeds.get(symbol)?.state.getOrder(orderId)?.filledQty ?? 0, req.qty);
     if (tooMuch !== undefined) return Promise.reject(tooMuch);
     if (req.price !== undefined) {
-      return this.submit(amend(req.price, req.qty ?? 0), undefined, true, started, true).then((events) => this.outcome(events, 'amend', symbol, orderId));
+      return this.submit(amend(req.price, req.qty ?? 0), undefined, true, started, true, false).then((events) => this.outcome(events, 'amend', symbol, orderId));
     }
     const qty = req.qty as number;
     // A quantity alone: first as a reduction at whatever price the order has then (price 0). If it
@@ -291,7 +294,7 @@ export class Gateway {
     // processed before it.
     // One request, one outcome in the metrics: the first attempt is counted only if it is the answer,
     // and the second is timed from the start of the first.
-    return this.submit(amend(0, qty), undefined, false, started, true).then((events) => {
+    return this.submit(amend(0, qty), undefined, false, started, true, false).then((events) => {
       const refused = events.find((e) => e.type === 'rejected');
       const now = this.feeds.get(symbol)?.state.getOrder(orderId);
       if (refused?.reason === 'AMEND_NOT_REDUCING') {
@@ -334,6 +337,14 @@ export class Gateway {
     return o === undefined ? undefined : toView(o, this.userName(o.userId));
   }
 
+  /** The view of an order as `events` (those of the command that placed it) leave it. */
+  private viewFromEvents(symbol: string, orderId: number, events: readonly Event[]): OrderView | undefined {
+    const state = new MarketState(symbol, { orderHistory: 1, recentTrades: 1 });
+    for (const e of events) state.apply(e);
+    const o = state.getOrder(orderId);
+    return o === undefined ? undefined : toView(o, this.userName(o.userId));
+  }
+
   /** An order of `user` (404 if unknown, 403 if someone else's); with `live`, it must be resting. */
   private ownOrder(user: User, symbol: string, orderId: number, live: boolean): OrderState {
     const o = this.feed(symbol).state.getOrder(orderId);
@@ -368,10 +379,11 @@ export class Gateway {
    */
   /**
    * With `continuing` (a command of a request already taken: an amendment's), a shutdown does not
-   * refuse it, and a full mailbox is waited for instead of answered BACKPRESSURE (part of the
-   * request may be logged already).
+   * refuse it. With `waitIfFull` (the second command of a request whose first is logged already),
+   * a full mailbox is waited for instead of answered BACKPRESSURE; a request's first command meets
+   * a full mailbox with BACKPRESSURE, as any other (nothing of it is logged).
    */
-  private submit(cmd: Command, taken?: () => void, observeEvents = true, started = performance.now(), continuing = false): Promise<Event[]> {
+  private submit(cmd: Command, taken?: () => void, observeEvents = true, started = performance.now(), continuing = false, waitIfFull = continuing): Promise<Event[]> {
     if (this.closing && !continuing) return Promise.reject(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
     let actor: SymbolActor;
     try {
@@ -391,16 +403,25 @@ export class Gateway {
     }
     const promise = actor.submit(cmd);
     // submit() takes the command synchronously (or refuses it): an accepted order id is used.
-    if (actor.lastSubmittedSeq === cmd.seq && cmd.seq > 0) taken?.();
+    const wasTaken = actor.lastSubmittedSeq === cmd.seq && cmd.seq > 0;
+    if (wasTaken) taken?.();
     return promise.then(
       ({ events }) => {
         if (observeEvents) this.observe(cmd.type, events, started);
         return events;
       },
       (err: unknown) => {
-        if (continuing && err instanceof EngineError && err.code === 'MAILBOX_FULL') {
-          return actor.waitForProcessed(actor.processedSeq + 1).then(
-            () => this.submit(cmd, taken, observeEvents, started, true),
+        if (waitIfFull && err instanceof EngineError && (err.code === 'MAILBOX_FULL' || err.code === 'DURABILITY_BACKLOG')) {
+          // Room comes as queued commands are processed (a full mailbox), or as applied ones
+          // become durable (a backlog of commands not durable yet).
+          const room =
+            err.code === 'MAILBOX_FULL' && actor.queued > 0
+              ? actor.waitForProcessed(actor.processedSeq + 1)
+              : actor.lastSubmittedSeq > actor.durableSeq
+                ? actor.waitForDurable(actor.durableSeq + 1)
+                : Promise.resolve(); // room came meanwhile
+          return room.then(
+            () => this.submit(cmd, taken, observeEvents, started, continuing, true),
             (halted: unknown) => {
               // The symbol halted (or the engine closed) while waiting: refused as any other command.
               this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
@@ -409,7 +430,7 @@ export class Gateway {
           );
         }
         this.observer?.command(cmd.type, 'refused', (performance.now() - started) / 1000);
-        throw engineToApi(err);
+        throw engineToApi(err, wasTaken ? cmd : undefined);
       },
     );
   }
@@ -459,14 +480,26 @@ function rejected(err: unknown): Promise<never> {
   return Promise.reject(err instanceof Error ? err : new Error(String(err)));
 }
 
-export function engineToApi(err: unknown): Error {
+/**
+ * The API's error for an engine's. With `taken`, the command was in the engine when it failed: a
+ * halt then leaves its outcome unknown until a restart (it may be in the command log).
+ */
+export function engineToApi(err: unknown, taken?: Command): Error {
   if (err instanceof ApiError) return err;
   if (!(err instanceof EngineError)) return err as Error;
   switch (err.code) {
     case 'MAILBOX_FULL':
       return new ApiError('BACKPRESSURE', 'the engine is busy: retry shortly', 1);
+    case 'DURABILITY_BACKLOG':
+      return new ApiError('BACKPRESSURE', 'the engine is waiting for its disk: retry shortly', 1);
     case 'HALTED':
-      return new ApiError('HALTED', `the engine halted after an I/O error and takes no orders until it is restarted: ${err.message}`, 30);
+      return new ApiError(
+        'HALTED',
+        taken
+          ? `the engine halted after an I/O error before this command (${takenWhat(taken)}) was durable: a restart carries it out if it reached the command log, and not otherwise (an order id whose command was lost is given again to a later order); resend an order with the same clientOrderId after the restart to learn which; no orders are taken until the restart: ${err.message}`
+          : `the engine halted after an I/O error and takes no orders until it is restarted: ${err.message}`,
+        30,
+      );
     case 'CLOSED':
       return new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5);
     case 'UNKNOWN_SYMBOL':
@@ -477,6 +510,19 @@ export function engineToApi(err: unknown): Error {
     case 'LOCKED':
     case 'INVALID_CONFIG':
       return new ApiError('INTERNAL', err.message);
+  }
+}
+
+/** What a command taken before a halt was, for its answer. */
+function takenWhat(cmd: Command): string {
+  switch (cmd.type) {
+    case 'limit':
+    case 'market':
+      return `order ${cmd.orderId}`;
+    case 'cancel':
+      return `the cancel of order ${cmd.orderId}`;
+    case 'amend':
+      return `the amendment of order ${cmd.orderId}`;
   }
 }
 

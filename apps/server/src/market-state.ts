@@ -104,7 +104,7 @@ export class MarketState {
 
   private readonly orders = new Map<number, OrderState>();
   /** Terminal orders in the order they ended, a ring of `orderHistory` ids (0: empty slot). */
-  private readonly terminal: Float64Array;
+  private terminal: Float64Array;
   private terminalHead = 0;
   /** Ended orders pushed out of the ring, forgotten by the next `forgetPushedOut()`. */
   private pushedOut: number[] = [];
@@ -118,7 +118,8 @@ export class MarketState {
     readonly symbol: string,
     private readonly options: MarketStateOptions,
   ) {
-    this.terminal = new Float64Array(options.orderHistory);
+    // Grown as orders end, up to orderHistory: a large history costs memory only once it fills.
+    this.terminal = new Float64Array(Math.min(options.orderHistory, INITIAL_HISTORY));
   }
 
   /** Seeds a live order from the recovered book (its history, if any, came from `apply(e, false)` before). */
@@ -360,12 +361,26 @@ export class MarketState {
 
   /** A terminal order is kept for queries until `orderHistory` orders that ended later push it out. */
   private finish(o: OrderState): void {
+    if (this.terminalHead === this.terminal.length) {
+      // Full at this size for the first time: grown while below orderHistory (the ids keep their
+      // places, the oldest first), else the ring goes round and overwrites its oldest.
+      if (this.terminal.length < this.options.orderHistory) {
+        const grown = new Float64Array(Math.min(this.options.orderHistory, this.terminal.length * 2));
+        grown.set(this.terminal);
+        this.terminal = grown;
+      } else {
+        this.terminalHead = 0;
+      }
+    }
     const oldest = this.terminal[this.terminalHead] as number;
     if (oldest !== 0 && oldest !== o.orderId) this.pushedOut.push(oldest);
     this.terminal[this.terminalHead] = o.orderId;
-    this.terminalHead = (this.terminalHead + 1) % this.terminal.length;
+    this.terminalHead++;
   }
 }
+
+/** The order history's first size (ids of ended orders); it doubles as needed up to `orderHistory`. */
+const INITIAL_HISTORY = 4096;
 
 function isTerminal(o: OrderState): boolean {
   return o.status === 'filled' || o.status === 'canceled' || o.status === 'rejected';

@@ -3,10 +3,10 @@
 // order: stop taking commands, let in-flight requests finish, drain and sync the engine, close the
 // connections and the bus.
 
-import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Engine, EngineError, type EngineOptions } from '@gx3/engine';
 import { MemoryBus, NatsJetStreamBus, type Bus } from '@gx3/outbox-publisher';
+import { makeDirectory } from '@gx3/wal';
 import { pino, type Logger } from 'pino';
 import { demoKeys, KeyStore, RateLimiter } from './auth.js';
 import type { ApiKeyConfig, ServerConfig } from './config.js';
@@ -33,7 +33,7 @@ export interface RunningServer {
 export interface StartOptions {
   readonly logger?: Logger;
   /** Engine settings beyond the configuration (log segment size, mailbox, the file layer for fault injection). */
-  readonly engine?: Pick<EngineOptions, 'segmentSize' | 'mailboxSize' | 'batchMax' | 'io' | 'syncIntervalMs'>;
+  readonly engine?: Pick<EngineOptions, 'segmentSize' | 'mailboxSize' | 'maxPending' | 'batchMax' | 'io' | 'syncIntervalMs'>;
   /** Unsent bytes past which a WebSocket connection is dropped (default 64 MiB). */
   readonly wsMaxBufferedBytes?: number;
   /** WebSocket connections per API key, and anonymous ones per address (default 256 each). */
@@ -46,7 +46,7 @@ const SHUTDOWN_GRACE_MS = 2_000;
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? pino({ level: config.logLevel, base: { service: 'gx3-server' } });
   try {
-    fs.mkdirSync(config.dataDir, { recursive: true });
+    makeDirectory(config.dataDir);
   } catch (err) {
     throw new ConfigError('INVALID_CONFIG', `cannot create the data directory ${config.dataDir}: ${(err as Error).message}`, { cause: err });
   }

@@ -74,6 +74,13 @@ interface Client {
   /** The connection's own bucket for the frames the key's limit does not count. */
   readonly frames: RateLimiter;
   authFailures: number;
+  /**
+   * How the frame being handled is counted: `connection` (one of the connection's own tokens,
+   * given back once the key's limit counts it), or `key` (an order, cancel or amend of an
+   * authenticated connection: the key's limit alone; `keyTaken` once it took its tokens).
+   */
+  frameCharge: 'connection' | 'key';
+  keyTaken: boolean;
   /** Where it counts: its key's connections, or (anonymous) its address's. */
   counted: string;
   /** The client's address (failed authentications count against it). */
@@ -221,6 +228,8 @@ export class WsApi {
       corked: false,
       frames: new RateLimiter(rate.rate, rate.burst, undefined, 'connection'),
       authFailures: 0,
+      frameCharge: 'connection',
+      keyTaken: false,
       counted,
       address,
       alive: true,
@@ -288,19 +297,39 @@ export class WsApi {
       if (this.chargeFrame(client, undefined)) this.send(client, { error: { code: 'VALIDATION', message: 'id: must be a string or a number' } });
       return;
     }
-    if (!this.chargeFrame(client, id)) return;
+    // An order, cancel or amend of an authenticated connection is the key's to count (so that the
+    // connection's own tokens, spent on market data, never hold a trader's orders or cancels back);
+    // every other frame takes one of the connection's own.
+    const keyOp = client.key !== undefined && (m.op === 'order' || m.op === 'cancel' || m.op === 'amend');
+    client.frameCharge = keyOp ? 'key' : 'connection';
+    client.keyTaken = false;
+    if (!keyOp && !this.chargeFrame(client, id)) return;
     // A number JSON.parse reads as an integer although it is not one: the frame is refused whole
     // (which order of an array holds it cannot be told from the parsed frame), nothing in it taken
-    // at a value the client did not send.
-    const rounded = fractionalNumber(text, true);
+    // at a value the client did not send. (A request id need not be an integer.)
+    const rounded = fractionalNumber(text, true, 'id');
     if (rounded !== undefined) {
-      this.replyError(client, id, invalid(rounded.member === rounded.field ? rounded.field : `${rounded.field}.${rounded.member}`, roundedMessage(rounded.token)));
+      this.replyError(client, id, this.chargeRefusedKeyOp(client) ?? invalid(rounded.member === rounded.field ? rounded.field : `${rounded.field}.${rounded.member}`, roundedMessage(rounded.token)));
       return;
     }
     try {
       this.dispatch(client, m, id);
     } catch (err) {
-      this.replyError(client, id, err);
+      this.replyError(client, id, this.chargeRefusedKeyOp(client) ?? err);
+    }
+  }
+
+  /**
+   * An order, cancel or amend refused before it took the key's tokens still costs the key one: the
+   * key's RATE_LIMITED (the answer instead of the refusal) when it has none left.
+   */
+  private chargeRefusedKeyOp(client: Client): unknown {
+    if (client.frameCharge !== 'key' || client.keyTaken) return undefined;
+    try {
+      this.rateLimit(client, 1);
+      return undefined;
+    } catch (err) {
+      return err;
     }
   }
 
@@ -386,11 +415,12 @@ export class WsApi {
       case 'amend': {
         const user = this.requireUser(client);
         this.rateLimit(client, 1);
-        // A quantity alone may take two engine commands (a reduction, then a replace): a second
-        // token, charged without refusing (a burst of 1 must still allow it).
-        if (m.price === undefined) this.deps.limiter.charge(client.key as string, 1);
         const { symbol, orderId } = target(m, ['op', 'id', 'symbol', 'orderId', 'qty', 'price']);
         const amend = parseAmendOrder({ ...(m.qty === undefined ? {} : { qty: m.qty }), ...(m.price === undefined ? {} : { price: m.price }) }, gateway.instrument(symbol));
+        // A quantity alone may take two engine commands (a reduction, then a replace): once the
+        // request is taken (valid), a second token, charged without refusing (a burst of 1 must
+        // still allow it).
+        if (m.price === undefined) this.deps.limiter.charge(client.key as string, 1);
         this.answer(client, id, gateway.amend(user, symbol, orderId, amend));
         return;
       }
@@ -503,10 +533,12 @@ export class WsApi {
       this.deps.limiter.take(client.key as string, n);
     } catch (err) {
       this.deps.metrics.rateLimited.inc();
+      client.keyTaken = true; // refused by the key's limit: counted there, not charged again
       throw err;
     }
-    // Counted by the key's limit: the frame's token of the connection's own limit is given back.
-    client.frames.refund('frames', 1);
+    client.keyTaken = true;
+    // Counted by the key's limit: a token the frame took of the connection's own limit is given back.
+    if (client.frameCharge === 'connection') client.frames.refund('frames', 1);
   }
 
   private answer(client: Client, id: unknown, result: Promise<OrderResult>): void {

@@ -8,7 +8,7 @@ import { KeyStore } from '../src/auth.js';
 import { resolveConfig } from '../src/config.js';
 import { ApiError } from '../src/errors.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import { ALICE, API_KEYS, Client, pathAwareIO, removeTmpDirs, request, SEGMENT, silentLogger, sleep, start, SYM, TEST_INSTRUMENT, tmpDir, until, WsClient, wsUrl, type WsMsg, metricSample } from './helpers.js';
+import { ALICE, API_KEYS, Client, gatedIO, pathAwareIO, removeTmpDirs, request, SEGMENT, silentLogger, sleep, start, SYM, TEST_INSTRUMENT, tmpDir, until, WsClient, wsUrl, type WsMsg, metricSample } from './helpers.js';
 
 afterAll(removeTmpDirs);
 
@@ -130,8 +130,8 @@ function follow(ws: WsClient, _depth: number): { asks: () => [number, number][];
 
 // ---------------------------------------------------------------------------------------------
 
-describe('amendments waiting for a full mailbox', () => {
-  it('an amendment waiting for a full mailbox when the symbol halts is refused HALTED (an ApiError, 503), counted as refused, not an INTERNAL error', async () => {
+describe('an amendment waiting for a full mailbox', () => {
+  it('an amendment whose second command waits for a full mailbox when the symbol halts is refused HALTED (an ApiError, 503), counted as refused, not an INTERNAL error', async () => {
     const fail = { cmdWrites: false };
     const io = pathAwareIO((pathOf) => ({
       write: (fd, buf, offset, length, position) => {
@@ -148,22 +148,66 @@ describe('amendments waiting for a full mailbox', () => {
     const placed = await new Client(server.url, ALICE).place({ side: 'buy', price: 500, qty: 5 });
     const refusedBefore = await metric(server.url, 'gx3_commands_total', { kind: 'amend', outcome: 'refused' });
 
-    // The one-slot mailbox is full (a cancel of an unknown order), then the amendment of the
-    // quantity alone is taken: its first command waits for the mailbox. The command log's next
-    // write fails: the actor halts while the amendment waits.
-    fail.cmdWrites = true;
-    const filler = actor.trySubmit({ symbol: SYM, seq: 0, reqId: 0, orderId: 999_999, userId: alice.id, ts: 0, type: 'cancel' });
-    expect(typeof filler).toBe('number');
+    // The amendment of the quantity alone (a size increase) takes two commands: the first, a
+    // reduction the book refuses, is taken at once. When it is durable (a listener hears of it
+    // before the gateway's continuation runs), the one-slot mailbox is filled (a cancel of an
+    // unknown order) and the command log's next write fails: the second command waits for the
+    // mailbox, and the actor halts while it waits.
+    let armed = true;
+    actor.onDurable(() => {
+      if (!armed) return;
+      armed = false;
+      fail.cmdWrites = true;
+      const filler = actor.trySubmit({ symbol: SYM, seq: 0, reqId: 0, orderId: 999_999, userId: alice.id, ts: 0, type: 'cancel' });
+      expect(typeof filler).toBe('number');
+    });
     const p = server.gateway.amend(alice, SYM, placed.order.orderId, { qty: 10, price: undefined });
     const err = await p.then(
       () => undefined,
       (e: unknown) => e,
     );
+    expect(armed).toBe(false);
     expect(actor.halted).toBeDefined();
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).code).toBe('HALTED');
     expect((err as ApiError).status).toBe(503);
     expect(await metric(server.url, 'gx3_commands_total', { kind: 'amend', outcome: 'refused' })).toBe(refusedBefore + 1);
+    expect(server.gateway.amendmentsInFlight).toBe(0);
+  }, 30_000);
+
+  it('the second command waits for room that comes only as applied commands become durable (the mailbox empty), and is carried out then', async () => {
+    const g = gatedIO(SYM);
+    const config = resolveConfig({ host: '127.0.0.1', port: 0, dataDir: tmpDir('gx3-review-latest-'), apiKeys: API_KEYS, instruments: [TEST_INSTRUMENT] });
+    const server: RunningServer = await startServer(config, { logger: silentLogger, engine: { segmentSize: SEGMENT, io: g.io, mailboxSize: 1, maxPending: 1 } });
+    closers.push(() => server.close());
+    const actor = server.engine.actor(SYM);
+    if (actor === undefined) throw new Error('no actor');
+    const alice = new KeyStore(API_KEYS).authenticate(ALICE);
+    const placed = await new Client(server.url, ALICE).place({ side: 'buy', price: 500, qty: 5 });
+
+    // When the amendment's first command (a reduction the book refuses) is durable, the command
+    // log's syncs are held and a filler (a cancel of an unknown order) takes the one place: once
+    // it is applied the mailbox is empty, but the filler is not durable, so the bound is reached.
+    let fillerSeq = 0;
+    actor.onDurable(() => {
+      if (fillerSeq !== 0) return;
+      g.gate.holdCmd = true;
+      const r = actor.trySubmit({ symbol: SYM, seq: 0, reqId: 0, orderId: 999_999, userId: alice.id, ts: 0, type: 'cancel' });
+      if (typeof r !== 'number') throw new Error(`filler refused: ${r.code}`);
+      fillerSeq = r;
+    });
+    let settled = false;
+    const p = server.gateway.amend(alice, SYM, placed.order.orderId, { qty: 10, price: undefined }).finally(() => {
+      settled = true;
+    });
+    await until(() => fillerSeq !== 0 && actor.processedSeq >= fillerSeq && g.held() > 0, 'the filler applied, its sync held');
+    expect(actor.queued).toBe(0);
+    expect(settled).toBe(false);
+    g.gate.holdCmd = false;
+    g.release();
+    const result = await p;
+    expect(result.order?.qty).toBe(10);
+    expect(result.order?.remainingQty).toBe(10);
     expect(server.gateway.amendmentsInFlight).toBe(0);
   }, 30_000);
 });

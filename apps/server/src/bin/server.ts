@@ -33,17 +33,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
-  const lines = [
-    `gx3 exchange listening on ${server.url} (data ${config.dataDir}, durability ${config.durability}, codec ${config.codec}, bus ${config.bus})`,
-    `instruments: ${config.instruments.map((i) => `${i.symbol} (price ${i.minPrice}..${i.maxPrice} ticks, qty <= ${i.maxQty})`).join(', ')}`,
-    server.demo ? 'demo API keys (send one in the x-api-key header; set GX3_API_KEYS=user:key,... to use your own):' : `API keys configured for: ${server.apiKeys.map((k) => k.user).join(', ')}`,
-    ...(server.demo ? server.apiKeys.map((k) => `  ${k.user}: ${k.key}`) : []),
-    // A configured key is a secret: only the demo keys are printed.
-    `try: curl -s -X POST ${server.url}/v1/orders -H 'content-type: application/json' -H 'x-api-key: ${server.demo ? (server.apiKeys[0]?.key ?? 'KEY') : 'KEY'}' -d '{"symbol":"${config.instruments[0]?.symbol ?? 'BTCUSDT'}","side":"buy","type":"limit","price":${examplePrice(config.instruments[0])},"qty":1}'`,
-  ];
-  process.stderr.write(lines.join('\n') + '\n');
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -57,12 +46,26 @@ async function main(): Promise<void> {
       },
     );
   };
+  // The handlers of the running server first, then the start-up ones off: with no listener at all
+  // in between, a signal would meet its default action and kill the process (one sent the moment
+  // the banner below is read did).
   process.on('SIGTERM', () => {
     stop('SIGTERM');
   });
   process.on('SIGINT', () => {
     stop('SIGINT');
   });
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+  const lines = [
+    `gx3 exchange listening on ${server.url} (data ${config.dataDir}, durability ${config.durability}, codec ${config.codec}, bus ${config.bus})`,
+    `instruments: ${config.instruments.map((i) => `${i.symbol} (price ${i.minPrice}..${i.maxPrice} ticks, qty <= ${i.maxQty})`).join(', ')}`,
+    server.demo ? 'demo API keys (send one in the x-api-key header; set GX3_API_KEYS=user:key,... to use your own):' : `API keys configured for: ${server.apiKeys.map((k) => k.user).join(', ')}`,
+    ...(server.demo ? server.apiKeys.map((k) => `  ${k.user}: ${k.key}`) : []),
+    // A configured key is a secret: only the demo keys are printed.
+    `try: curl -s -X POST ${server.url}/v1/orders -H 'content-type: application/json' -H 'x-api-key: ${server.demo ? (server.apiKeys[0]?.key ?? 'KEY') : 'KEY'}' -d '{"symbol":"${config.instruments[0]?.symbol ?? 'BTCUSDT'}","side":"buy","type":"limit","price":${examplePrice(config.instruments[0])},"qty":1}'`,
+  ];
+  process.stderr.write(lines.join('\n') + '\n');
   if (signalled !== undefined) stop(signalled);
 }
 
