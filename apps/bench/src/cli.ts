@@ -1,6 +1,7 @@
 // Shared plumbing of the command-line entry points: typed errors become one line on stderr and
 // exit status 2; anything unexpected keeps its stack trace.
 
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BenchError } from './errors.js';
 
 export function runMain(main: () => Promise<void> | void): void {
@@ -52,4 +53,15 @@ export function joinNegativeValues(args: readonly string[], valued: readonly str
     }
   }
   return out;
+}
+
+/**
+ * `parseArgs` of the command line (or `config.args`) where an option that takes a value may be
+ * given a negative number as the next argument (`--ops -1`): it reaches the option's own check.
+ */
+export function parseCli<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  const valued = Object.entries(config.options ?? {})
+    .filter(([, o]) => o.type === 'string')
+    .flatMap(([name, o]) => [`--${name}`, ...(o.short === undefined ? [] : [`-${o.short}`])]);
+  return parseArgs({ ...config, args: joinNegativeValues(config.args ?? process.argv.slice(2), valued) }) as ReturnType<typeof parseArgs<T>>;
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { BinaryCodec, DecodedMessage, codecByName, type CodecName, type Command, type Event } from '@gx3/codecs';
 import { Engine, type SymbolActor, type SymbolConfig } from '@gx3/engine';
 import type { OrderBook } from '@gx3/orderbook';
-import { WalReader, WalRecord, type Durability } from '@gx3/wal';
+import { makeDirectory, WalReader, WalRecord, type Durability } from '@gx3/wal';
 import { BenchError } from './errors.js';
 import { ChunkedHasher, summarizeBook, type ReplaySummary } from './summary.js';
 import { OpKind, workloadBand, type Workload } from './workload.js';
@@ -95,7 +95,7 @@ function prepareDir(dir: string): void {
     if (stat !== undefined && fs.readdirSync(dir).length > 0) {
       throw new BenchError('BAD_ARGUMENT', `--data-dir ${dir} is not empty: the engine replay starts from an empty data directory (use recover to reopen one)`);
     }
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirectory(dir);
   } catch (err) {
     if (err instanceof BenchError) throw err;
     throw new BenchError('IO', `cannot use --data-dir ${dir}: ${(err as Error).message}`, { cause: err });
@@ -143,10 +143,12 @@ export async function replayEngine(w: Workload, options: EngineReplayOptions): P
         submittedAt[r] = performance.now();
         break;
       }
-      if (r.code !== 'MAILBOX_FULL') throw new BenchError('IO', `command ${i + 1} refused: ${r.code}: ${r.message}`);
+      if (r.code !== 'MAILBOX_FULL' && r.code !== 'DURABILITY_BACKLOG') throw new BenchError('IO', `command ${i + 1} refused: ${r.code}: ${r.message}`);
       waits++;
-      // Backpressure: let the actor work through half of what is queued.
-      await actor.waitForProcessed(actor.lastSubmittedSeq - (actor.queued >> 1));
+      // Backpressure: let the actor work through half of what is queued, or, with too many commands
+      // not durable yet, wait for the next sync.
+      const queued = actor.queued;
+      await (r.code === 'MAILBOX_FULL' && queued > 0 ? actor.waitForProcessed(actor.lastSubmittedSeq - (queued >> 1)) : actor.waitForDurable(actor.durableSeq + 1));
     }
   }
   await actor.waitForDurable(actor.lastSubmittedSeq);

@@ -8,6 +8,7 @@ import { Engine, type SymbolActor } from '@gx3/engine';
 import { commandAt, REPLAY_SYMBOL } from './engine-replay.js';
 import { generateText } from './generator.js';
 import { parseWorkload } from './workload.js';
+import { BenchError } from './errors.js';
 
 export interface OpenLoopResult {
   /** Latencies in microseconds, ascending. */
@@ -48,10 +49,16 @@ export async function openLoop(dataDir: string, rate: number, seconds: number, w
   steadyFrom = t0 + warmupSeconds * 1000;
   let refused = 0;
   for (let i = 0; i < w.length; ) {
-    const dueCount = Math.min(w.length, Math.floor(((performance.now() - t0) / 1000) * rate));
+    // Command i is due at i / rate: at time t, commands 0 .. floor(t * rate) are due.
+    const dueCount = Math.min(w.length, Math.floor(((performance.now() - t0) / 1000) * rate) + 1);
     while (i < dueCount) {
       const r = actor.trySubmit(commandAt(w, i));
       if (typeof r !== 'number') {
+        // Backpressure is retried on the next turn (and counted); anything else ends the run.
+        if (r.code !== 'MAILBOX_FULL' && r.code !== 'DURABILITY_BACKLOG') {
+          await engine.close().catch(() => undefined);
+          throw new BenchError('IO', `command ${i + 1} refused: ${r.code}: ${r.message}`);
+        }
         refused++;
         break;
       }

@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Engine } from '@gx3/engine';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPLAY_JS, REPO_ROOT, runNode, tempDir, type RunResult } from './helpers.js';
+import { GEN_JS, REPLAY_JS, REPO_ROOT, runNode, tempDir, type RunResult } from './helpers.js';
 
 const RECOVER_JS = path.join(REPO_ROOT, 'apps/bench/dist/bin/recover.js');
 
@@ -73,5 +73,28 @@ describe('recover', () => {
     } finally {
       await engine.close();
     }
+  });
+});
+
+describe('a negative number after an option that takes one (`--ops -1`, as `--ops N` is documented)', () => {
+  it.each([
+    ['gen', () => [GEN_JS, '--ops', '-1'], /--ops/],
+    ['replay', () => [REPLAY_JS, path.join(dir, 'none.csv'), '--warmup', '-1'], /--warmup/],
+    ['recover', () => [RECOVER_JS, '--data-dir', '-1'], /-1/],
+  ])('%s: one line naming the option and what is wrong with the value, not node\'s "argument is ambiguous"', async (_name, args, names) => {
+    await writeFile(path.join(dir, 'none.csv'), CSV);
+    const r = await runNode(args(), dir);
+    expectCleanFailure(r);
+    expect(r.stderr).not.toMatch(/ambiguous/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(names);
+  });
+});
+
+describe('recover --data-dir', () => {
+  it("an empty --data-dir is BAD_ARGUMENT naming it, not a read of the working directory's gx3-replay.json", async () => {
+    const r = await runNode([RECOVER_JS, '--data-dir', ''], dir);
+    expectCleanFailure(r);
+    expect(r.stderr).toMatch(/^error \[BAD_ARGUMENT\]: --data-dir must name a directory/);
   });
 });

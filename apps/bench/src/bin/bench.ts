@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { makeDirectory } from '@gx3/wal';
 import { intArg, joinNegativeValues, runMain } from '../cli.js';
 import { BenchError } from '../errors.js';
 import { formatTop, topCpu, topHeap } from '../harness/profile.js';
@@ -131,7 +132,7 @@ runMain(async () => {
     if (base.version !== 1 || !Array.isArray(base.suites)) throw new BenchError('BAD_ARGUMENT', `${values.baseline} is not a pnpm bench results file`);
   }
   const outDir = path.resolve(values.out ?? 'bench-results');
-  fs.mkdirSync(outDir, { recursive: true });
+  makeDirectory(outDir);
 
   if (values.profile !== undefined) {
     const kind = values.profile;
@@ -139,7 +140,7 @@ runMain(async () => {
     const top = intArg('top', values.top, 25);
     for (const def of defs) {
       const dir = path.join(outDir, 'profiles', `${def.id}-${kind}-${Date.now()}`);
-      fs.mkdirSync(dir, { recursive: true });
+      makeDirectory(dir);
       process.stderr.write(`${def.id}: one round under --${kind}-prof...\n`);
       await runRound(def, smoke, kind === 'cpu' ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : ['--heap-prof', `--heap-prof-dir=${dir}`]);
       const files = fs.readdirSync(dir).filter((f) => f.endsWith(kind === 'cpu' ? '.cpuprofile' : '.heapprofile'));

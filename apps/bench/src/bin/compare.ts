@@ -7,8 +7,7 @@
 // book) disagrees with gx3's. With --mix (the generator's weights), a book that cannot express one
 // of the workload's command kinds is skipped and says why.
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, runMain, parseCli } from '../cli.js';
 import { DEFAULT_ORDERS, formatReport, runCompare } from '../compare/runner.js';
 import { BenchError } from '../errors.js';
 
@@ -17,7 +16,7 @@ const USAGE = 'usage: compare [--orders N] [--seed S] [--json FILE] [--mix w1,..
 runMain(async () => {
   let values;
   try {
-    values = parseArgs({ options: { orders: { type: 'string' }, seed: { type: 'string' }, json: { type: 'string' }, mix: { type: 'string' } } }).values;
+    values = parseCli({ options: { orders: { type: 'string' }, seed: { type: 'string' }, json: { type: 'string' }, mix: { type: 'string' } } }).values;
   } catch (err) {
     throw new BenchError('BAD_ARGUMENT', `${(err as Error).message}\n${USAGE}`);
   }

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // pnpm start (until the exchange server lands): generates a W1-shaped workload with the project's
 // own generator and replays it through the order book, printing the summary and the figures.
-import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, runMain, parseCli } from '../cli.js';
 import { BenchError } from '../errors.js';
 import { generateText } from '../generator.js';
 import { replay } from '../replay.js';
@@ -11,7 +10,7 @@ import { parseWorkload } from '../workload.js';
 runMain(() => {
   let values;
   try {
-    values = parseArgs({ options: { ops: { type: 'string' }, seed: { type: 'string' } } }).values;
+    values = parseCli({ options: { ops: { type: 'string' }, seed: { type: 'string' } } }).values;
   } catch (err) {
     throw new BenchError('BAD_ARGUMENT', (err as Error).message);
   }

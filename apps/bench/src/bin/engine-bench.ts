@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, runMain, parseCli } from '../cli.js';
 import { openLoop } from '../open-loop.js';
 import { BenchError } from '../errors.js';
+import { stat } from '../harness/measure.js';
 import { generateText } from '../generator.js';
 
 interface Row {
@@ -23,15 +23,11 @@ interface Row {
   unit: string;
 }
 
-function stat(values: number[]): { median: number; min: number; max: number } {
-  const v = [...values].sort((a, b) => a - b);
-  return { median: v[v.length >> 1] as number, min: v[0] as number, max: v[v.length - 1] as number };
-}
 
 runMain(async () => {
   let values;
   try {
-    values = parseArgs({
+    values = parseCli({
       options: { runs: { type: 'string' }, ops: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' } },
     }).values;
   } catch (err) {

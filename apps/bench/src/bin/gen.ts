@@ -2,15 +2,14 @@
 // pnpm -s gen [--ops N] [--prefill N] [--seed S] [--band TICKS] [--cross TICKS] [--maxqty Q] [--mix w1,...,w8]
 // Writes a deterministic workload CSV to stdout.
 import { once } from 'node:events';
-import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, runMain, parseCli } from '../cli.js';
 import { BenchError } from '../errors.js';
 import { generateLines } from '../generator.js';
 
 runMain(async () => {
   let args;
   try {
-    args = parseArgs({
+    args = parseCli({
       options: {
         ops: { type: 'string' },
         prefill: { type: 'string' },

@@ -8,8 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, runMain, parseCli } from '../cli.js';
 import { BenchError } from '../errors.js';
 import { httpLoad, type LoadFigures } from '../load/http-load.js';
 import { withLoadServer } from '../load/servers.js';
@@ -26,7 +25,7 @@ interface Row {
 runMain(async () => {
   let values;
   try {
-    values = parseArgs({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' } } }).values;
+    values = parseCli({ options: { seconds: { type: 'string' }, connections: { type: 'string' }, json: { type: 'string' } } }).values;
   } catch (err) {
     throw new BenchError('BAD_ARGUMENT', (err as Error).message);
   }

@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, runMain, parseCli } from '../cli.js';
 import { BenchError } from '../errors.js';
+import { stat } from '../harness/measure.js';
 import { generateText, type GeneratorOptions } from '../generator.js';
 import type { ReplayPerf } from '../replay.js';
 
@@ -21,7 +21,7 @@ const WORKLOADS: Record<string, GeneratorOptions> = {
 runMain(() => {
   let values;
   try {
-    values = parseArgs({ options: { runs: { type: 'string' }, ops: { type: 'string' }, workload: { type: 'string' }, json: { type: 'boolean' } } }).values;
+    values = parseCli({ options: { runs: { type: 'string' }, ops: { type: 'string' }, workload: { type: 'string' }, json: { type: 'boolean' } } }).values;
   } catch (err) {
     throw new BenchError('BAD_ARGUMENT', (err as Error).message);
   }
@@ -45,19 +45,16 @@ runMain(() => {
         perfs.push(line.perf);
         process.stderr.write(`${name} run ${r + 1}/${runs}: ${(line.perf.opsPerSec / 1e6).toFixed(2)} M ops/s\n`);
       }
-      const stat = (k: keyof ReplayPerf): { median: number; min: number; max: number } => {
-        const v = perfs.map((p) => p[k]).sort((a, b) => a - b);
-        return { median: v[v.length >> 1] as number, min: v[0] as number, max: v[v.length - 1] as number };
-      };
+      const statOf = (k: keyof ReplayPerf): { median: number; min: number; max: number } => stat(perfs.map((p) => p[k]));
       report[name] = {
         runs,
-        opsPerSec: stat('opsPerSec'),
-        nsPerOp: stat('nsPerOp'),
-        p50Ns: stat('p50Ns'),
-        p99Ns: stat('p99Ns'),
-        p999Ns: stat('p999Ns'),
-        gcCount: stat('gcCount'),
-        allocBytesPerOp: stat('allocBytesPerOp'),
+        opsPerSec: statOf('opsPerSec'),
+        nsPerOp: statOf('nsPerOp'),
+        p50Ns: statOf('p50Ns'),
+        p99Ns: statOf('p99Ns'),
+        p999Ns: statOf('p999Ns'),
+        gcCount: statOf('gcCount'),
+        allocBytesPerOp: statOf('allocBytesPerOp'),
       };
     }
     if (values.json === true) {

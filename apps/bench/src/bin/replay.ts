@@ -5,8 +5,7 @@
 // prints the reference summary plus `perf` as one JSON line. A bad line is reported with its line
 // number (exit status 2).
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { intArg, runMain } from '../cli.js';
+import { intArg, runMain, parseCli } from '../cli.js';
 import { replayEngine } from '../engine-replay.js';
 import { BenchError } from '../errors.js';
 import { replay } from '../replay.js';
@@ -18,7 +17,7 @@ const USAGE =
 runMain(async () => {
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseCli({
       allowPositionals: true,
       options: {
         warmup: { type: 'string' },

@@ -57,7 +57,7 @@ export function markdown(report: BenchReport, regressions: readonly Regression[]
     lines.push(`${s.rounds} round${s.rounds === 1 ? '' : 's'}, ${s.seconds.toFixed(0)} s. ${s.notes.join(' ')}`, '', '| metric | median (min-max) |', '| --- | --- |');
     for (const m of s.metrics) {
       const r = regressions.find((x) => x.suite === s.id && x.metric === m.name);
-      lines.push(`| ${m.name} | ${cell(m, m.unit)}${r ? ` **regression: ${r.change > 0 ? '+' : ''}${(r.change * 100).toFixed(1)}% vs baseline**` : ''} |`);
+      lines.push(`| ${m.name} | ${cell(m, m.unit)}${r ? ` **regression: ${changeText(r.change)} vs baseline**` : ''} |`);
     }
     lines.push('');
   }
@@ -100,7 +100,16 @@ export function compareWithBaseline(current: BenchReport, baseline: BenchReport)
     if (b === undefined || s.skipped !== undefined || b.skipped !== undefined) continue;
     for (const m of s.metrics) {
       const bm = b.metrics.find((x) => x.name === m.name);
-      if (bm === undefined || bm.median === 0) continue;
+      if (bm === undefined) continue;
+      if (bm.median === 0) {
+        // From zero (no GC, no allocation in the baseline): any move is one, and a relative change
+        // has no size (shown as "from 0").
+        const change = m.median === 0 ? 0 : Math.sign(m.median) * Number.POSITIVE_INFINITY;
+        const up = m.median > 0;
+        const verdict = m.median === 0 ? 'same' : (m.better === 'higher') === up ? 'better' : 'worse';
+        out.push({ suite: s.id, metric: m.name, unit: m.unit, baseline: 0, current: m.median, change, noise: 0, verdict });
+        continue;
+      }
       const change = (m.median - bm.median) / Math.abs(bm.median);
       const spread = (x: Stat): number => (x.median === 0 ? 0 : (x.max - x.min) / Math.abs(x.median));
       const noise = Math.max(0.05, spread(m), spread(bm));
@@ -112,6 +121,11 @@ export function compareWithBaseline(current: BenchReport, baseline: BenchReport)
   return out;
 }
 
+/** A relative change as text: `+12.3%`, or `from 0` when the baseline was zero. */
+function changeText(change: number): string {
+  return Number.isFinite(change) ? `${change > 0 ? '+' : ''}${(change * 100).toFixed(1)}%` : 'from 0';
+}
+
 export function regressionsOf(c: readonly Comparison[]): Regression[] {
   return c.filter((x) => x.verdict === 'worse').map(({ suite, metric, baseline, current, change, noise }) => ({ suite, metric, baseline, current, change, noise }));
 }
@@ -119,7 +133,8 @@ export function regressionsOf(c: readonly Comparison[]): Regression[] {
 export function comparisonMarkdown(c: readonly Comparison[]): string {
   const lines = ['| suite | metric | baseline | now | change | noise allowance | verdict |', '| --- | --- | --- | --- | --- | --- | --- |'];
   for (const x of c) {
-    lines.push(`| ${x.suite} | ${x.metric} | ${fmt(x.baseline)} | ${fmt(x.current)} | ${x.change > 0 ? '+' : ''}${(x.change * 100).toFixed(1)}% | ${(x.noise * 100).toFixed(1)}% | ${x.verdict === 'worse' ? '**worse**' : x.verdict} |`);
+    const change = changeText(x.change);
+    lines.push(`| ${x.suite} | ${x.metric} | ${fmt(x.baseline)} | ${fmt(x.current)} | ${change} | ${(x.noise * 100).toFixed(1)}% | ${x.verdict === 'worse' ? '**worse**' : x.verdict} |`);
   }
   return lines.join('\n') + '\n';
 }
@@ -184,7 +199,7 @@ export function html(report: BenchReport, comparison: readonly Comparison[] = []
       const rows = s.metrics
         .map((m) => {
           const c = comparison.find((x) => x.suite === s.id && x.metric === m.name);
-          const verdict = c ? `<td class="${c.verdict}">${c.change > 0 ? '+' : ''}${(c.change * 100).toFixed(1)}% (${c.verdict})</td>` : comparison.length > 0 ? '<td></td>' : '';
+          const verdict = c ? `<td class="${c.verdict}">${changeText(c.change)} (${c.verdict})</td>` : comparison.length > 0 ? '<td></td>' : '';
           return `<tr><td>${esc(m.name)}</td><td>${esc(fmt(m.median))}</td><td>${esc(fmt(m.min))}</td><td>${esc(fmt(m.max))}</td><td>${esc(m.unit)}</td>${verdict}</tr>`;
         })
         .join('');

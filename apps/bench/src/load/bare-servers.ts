@@ -1,5 +1,6 @@
 // The bare baselines of the load suite, measured in the same run as the gateway: a fastify route
-// that parses and checks the same order body with the same JSON schema and answers it, and a `ws`
+// that parses and checks the same order body with the same JSON schema and the gateway's own order
+// check (parsePlaceOrder), as the gateway's route does, and answers it, and a `ws`
 // server that parses each frame, checks each order in it with the gateway's own order check
 // (parsePlaceOrder) and acknowledges it. Neither matches, logs or syncs: they are the ceiling of
 // the HTTP and WebSocket stacks on this machine.
@@ -15,10 +16,15 @@ import { frameText } from './ws-load.js';
 export async function startBareHttp(port = 0): Promise<{ port: number; close: () => Promise<void> }> {
   const app = Fastify({ logger: false, ajv: { customOptions: { coerceTypes: false, removeAdditional: false } } });
   let n = 0;
-  app.post('/v1/orders', { schema: { body: placeOrderSchema } }, async (req) => {
-    const body = req.body as { symbol: string; side: string; qty: number };
+  app.post('/v1/orders', { schema: { body: placeOrderSchema } }, async (req, reply) => {
+    let order;
+    try {
+      order = parsePlaceOrder(req.body, BARE_INSTRUMENTS);
+    } catch (err) {
+      return reply.code(400).send({ error: { code: 'VALIDATION', message: (err as Error).message } });
+    }
     n++;
-    return Promise.resolve({ ok: true, orderId: n, symbol: body.symbol, side: body.side, qty: body.qty });
+    return Promise.resolve({ ok: true, orderId: n, symbol: order.symbol, side: order.side, qty: order.qty });
   });
   await app.listen({ host: '127.0.0.1', port });
   return { port: (app.server.address() as AddressInfo).port, close: () => app.close() };
@@ -42,7 +48,14 @@ export async function startBareWs(port = 0): Promise<{ port: number; close: () =
   };
   wss.on('connection', (ws) => {
     ws.on('message', (data) => {
-      const m = JSON.parse(frameText(data)) as { id: unknown; order: unknown };
+      let m: { id: unknown; order: unknown };
+      try {
+        m = JSON.parse(frameText(data)) as { id: unknown; order: unknown };
+        if (typeof m !== 'object' || m === null) throw new Error('a frame must be a JSON object');
+      } catch (err) {
+        ws.send(JSON.stringify({ ok: false, error: (err as Error).message }));
+        return;
+      }
       if (Array.isArray(m.order)) {
         ws.send(JSON.stringify({ id: m.id, results: m.order.map((o, i) => ack(o, `order[${i}].`)) }));
       } else {

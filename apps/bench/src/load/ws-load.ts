@@ -1,6 +1,8 @@
 // WebSocket order entry: `connections` clients, each keeping `window` frames in flight (closed
 // loop), each frame holding `perFrame` orders (one order as an object, several as an array). A
-// frame's latency runs from its send to its answer; only orders answered `ok` count. The client
+// frame's latency runs from its send to its answer (frames with no order done give none); only
+// orders answered `ok` count, every other order sent (refused, or unanswered when the server closed
+// the connection) is an error. The client
 // shares the two cores with the server it measures, so it reads an answer without parsing it whole
 // (as autocannon reads only an HTTP answer's status): the frame id at its start, and one `"ok":true`
 // or `"ok":false` per order (the gateway's and the bare server's answers hold no other `"ok"`).
@@ -69,15 +71,19 @@ export async function wsLoad(url: string, options: { connections: number; window
         if (t0 === undefined) return;
         sentAt.delete(id);
         const now = performance.now();
-        latencies.push(now - t0);
-        const { ok, failed } = countOk(answer);
+        const { ok } = countOk(answer);
         okOrders += ok;
-        // An answer without any "ok" (an error frame) counts as one error per order sent.
-        errors += ok + failed === 0 ? options.perFrame : failed;
+        // Every order of the frame not answered ok is an error (a frame refused whole answers one
+        // "ok":false for all its orders); only frames with orders done give a latency.
+        errors += options.perFrame - ok;
+        if (ok > 0) latencies.push(now - t0);
         if (now < stopAt) send();
         else if (sentAt.size === 0) ws.close();
       });
       ws.on('close', () => {
+        // Frames still in flight when the server closed the connection were never answered.
+        errors += sentAt.size * options.perFrame;
+        sentAt.clear();
         resolve();
       });
       ws.on('error', reject);
