@@ -7,6 +7,13 @@ import { BenchError } from '../errors.js';
 
 const SERVER_JS = fileURLToPath(new URL('../bin/load-server.js', import.meta.url));
 
+/**
+ * Node's flags for every server of the suite, the bare baselines included: those of `pnpm start`
+ * (a 64 MiB young-generation semi-space, see apps/server's README), so that the suite measures the
+ * gateway as it is run.
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
+
 export interface StartedServer {
   readonly port: number;
   readonly child: ChildProcess;
@@ -14,7 +21,7 @@ export interface StartedServer {
 
 export function startLoadServer(kind: 'gx3' | 'bare-http' | 'bare-ws', dataDir?: string): Promise<StartedServer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SERVER_JS, kind, ...(dataDir === undefined ? [] : [dataDir])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_JS, kind, ...(dataDir === undefined ? [] : [dataDir])], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
