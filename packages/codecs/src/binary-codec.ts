@@ -435,12 +435,13 @@ function encodeAmend(m: AmendCommand, buf: Uint8Array, o: number): number {
 }
 
 function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
-  const { symbol, seq, eventSeq, ts, orderId, userId, price, qty } = m;
-  const orderType = ORDER_TYPES.indexOf(m.orderType);
+  // Each field read once: what is checked is what is written.
+  const { symbol, seq, eventSeq, ts, orderId, userId, price, qty, orderType: typeName, stp: stpName } = m;
+  const orderType = ORDER_TYPES.indexOf(typeName);
   const side = SIDES.indexOf(m.side);
   const tif = TIMES_IN_FORCE.indexOf(m.tif);
   const cid = m.clientOrderId;
-  const stp = m.stp === undefined ? 0 : SELF_TRADE_PREVENTIONS.indexOf(m.stp);
+  const stp = stpName === undefined ? 0 : SELF_TRADE_PREVENTIONS.indexOf(stpName);
   const cidSize = clientIdSize(cid);
   if (
     stp < 0 ||
@@ -448,13 +449,13 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(price) && price >= 0 && isInt(qty) && qty >= 1) ||
     (orderType | side | tif) < 0 ||
-    (m.orderType === 'market') !== (price === 0) || // the cross-field rule
+    (typeName === 'market') !== (price === 0) || // the cross-field rule
     cidSize < 0
   ) {
     throw refuse(m);
   }
   // With an stp, the client order id's length byte is there even without one (0), then the stp.
-  const n = ACCEPTED + symbol.length + (m.stp === undefined ? cidSize : Math.max(cidSize, 1) + 1);
+  const n = ACCEPTED + symbol.length + (stpName === undefined ? cidSize : Math.max(cidSize, 1) + 1);
   checkRoom(buf, o, n);
   buf[o] = BINARY_VERSION;
   buf[o + 1] = TAG_ACCEPTED;
@@ -471,28 +472,32 @@ function encodeAccepted(m: AcceptedEvent, buf: Uint8Array, o: number): number {
   v[6] = qty;
   writeU64s(buf, o + INTS.accepted.at, 7);
   symbolAt(buf, o + ACCEPTED - 1, symbol);
-  const at = clientIdBeforeBlockAt(buf, o + ACCEPTED + symbol.length, cid, m.stp !== undefined);
-  if (m.stp !== undefined) buf[at] = stp;
+  const at = clientIdBeforeBlockAt(buf, o + ACCEPTED + symbol.length, cid, stpName !== undefined);
+  if (stpName !== undefined) buf[at] = stp;
   return n;
 }
 
 function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
-  const { symbol, seq, eventSeq, ts, orderId, userId } = m;
-  const commandType = COMMAND_TYPES.indexOf(m.commandType);
-  const reason = REJECT_REASONS.indexOf(m.reason);
-  const cid = m.clientOrderId;
+  // Each field read once: what is checked is what is written.
+  const { symbol, seq, eventSeq, ts, orderId, userId, commandType: typeName, reason: reasonName, clientOrderId: cid, side: sideName, tif: tifName, stp: stpName, price, qty } = m;
+  const commandType = COMMAND_TYPES.indexOf(typeName);
+  const reason = REJECT_REASONS.indexOf(reasonName);
   const cidSize = clientIdSize(cid);
-  // The order's fields: all or none, checked by the schema's rule (rare: only rejections carry them).
-  const details = m.side !== undefined || m.price !== undefined || m.qty !== undefined || m.tif !== undefined || m.stp !== undefined;
+  // The order's fields: all or none, checked by the schema's rule (rare: only rejections carry them),
+  // on a copy of the values read.
+  const details = sideName !== undefined || price !== undefined || qty !== undefined || tifName !== undefined || stpName !== undefined;
+  const read = details
+    ? { type: 'rejected', symbol, seq, eventSeq, ts, commandType: typeName, orderId, userId, reason: reasonName, clientOrderId: cid, side: sideName, tif: tifName, stp: stpName, price, qty }
+    : undefined;
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 0 && isInt(userId) && userId >= 0) ||
     (commandType | reason) < 0 ||
     cidSize < 0 ||
-    (details && invalidMessageError(m) !== undefined)
+    (read !== undefined && invalidMessageError(read) !== undefined)
   ) {
-    throw refuse(m);
+    throw refuse(read ?? m);
   }
   const n = REJECTED + symbol.length + (details ? Math.max(cidSize, 1) + ORDER_BLOCK : cidSize);
   checkRoom(buf, o, n);
@@ -510,11 +515,11 @@ function encodeRejected(m: RejectedEvent, buf: Uint8Array, o: number): number {
   symbolAt(buf, o + REJECTED - 1, symbol);
   const at = clientIdBeforeBlockAt(buf, o + REJECTED + symbol.length, cid, details);
   if (details) {
-    buf[at] = SIDES.indexOf(m.side as Side);
-    buf[at + 1] = TIMES_IN_FORCE.indexOf(m.tif as TimeInForce);
-    buf[at + 2] = SELF_TRADE_PREVENTIONS.indexOf(m.stp as SelfTradePrevention);
-    v[0] = m.price as number;
-    v[1] = m.qty as number;
+    buf[at] = SIDES.indexOf(sideName as Side);
+    buf[at + 1] = TIMES_IN_FORCE.indexOf(tifName as TimeInForce);
+    buf[at + 2] = SELF_TRADE_PREVENTIONS.indexOf(stpName as SelfTradePrevention);
+    v[0] = price as number;
+    v[1] = qty as number;
     writeU64s(buf, at + 3, 2);
   }
   return n;
@@ -612,15 +617,15 @@ function encodeCanceled(m: CanceledEvent, buf: Uint8Array, o: number): number {
 }
 
 function encodeAmended(m: AmendedEvent, buf: Uint8Array, o: number): number {
-  const { symbol, seq, eventSeq, ts, orderId, userId, price, qty } = m;
+  const { symbol, seq, eventSeq, ts, orderId, userId, price, qty, kind: kindName } = m;
   const side = SIDES.indexOf(m.side);
-  const kind = AMEND_KINDS.indexOf(m.kind);
+  const kind = AMEND_KINDS.indexOf(kindName);
   if (
     !validSymbol(symbol) ||
     !(isInt(seq) && seq >= 0 && isInt(eventSeq) && eventSeq >= 0 && isInt(ts) && ts >= 0) ||
     !(isInt(orderId) && orderId >= 1 && isInt(userId) && userId >= 0 && isInt(price) && price >= 0 && isInt(qty) && qty >= 1) ||
     (side | kind) < 0 ||
-    (price === 0 && m.kind !== 'SELF_TRADE_DECREMENT') // the cross-field rule
+    (price === 0 && kindName !== 'SELF_TRADE_DECREMENT') // the cross-field rule
   ) {
     throw refuse(m);
   }

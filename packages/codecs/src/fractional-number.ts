@@ -26,6 +26,32 @@ const MAYBE_FRACTION = /\d[.eE]/;
  * over (a request id, which need not be an integer).
  */
 export function fractionalNumber(text: string, readAsIntegerOnly = false, skipField?: string): FractionalNumber | undefined {
+  return scan(text, readAsIntegerOnly, skipField, undefined);
+}
+
+/**
+ * Every number of a JSON text (one JSON.parse accepted) written as a value that is not an integer,
+ * by the top-level member it is in (the first such number of each member). Undefined if there is
+ * none. A decoder that checks its fields in a fixed order asks it whether each field has one.
+ */
+export function fractionalNumbers(text: string): ReadonlyMap<string, FractionalNumber> | undefined {
+  const all = new Map<string, FractionalNumber>();
+  scan(text, false, undefined, all);
+  return all.size === 0 ? undefined : all;
+}
+
+/** A member name as JSON.parse reads it (`"s\u0065q"` is `seq`). */
+function keyOf(text: string, start: number, end: number): string {
+  const raw = text.slice(start, end);
+  if (raw.indexOf('\\') < 0) return raw;
+  try {
+    return JSON.parse(`"${raw}"`) as string;
+  } catch {
+    return raw; // JSON.parse accepted the text, so this cannot be
+  }
+}
+
+function scan(text: string, readAsIntegerOnly: boolean, skipField: string | undefined, all: Map<string, FractionalNumber> | undefined): FractionalNumber | undefined {
   if (!MAYBE_FRACTION.test(text)) return undefined;
   // The last string's bounds, the top-level member name's and the innermost member name's (each
   // the string before its ':'), sliced only for the answer.
@@ -73,9 +99,12 @@ export function fractionalNumber(text: string, readAsIntegerOnly = false, skipFi
       for (let k = Math.max(0, point); k < digits.length; k++) {
         if (digits.charCodeAt(k) !== 0x30) {
           if (readAsIntegerOnly && !Number.isInteger(Number(m[0]))) break;
-          const field = text.slice(keyStart, keyEnd);
+          const field = keyOf(text, keyStart, keyEnd);
           if (depth === 1 && field === skipField) break;
-          return { field, member: text.slice(memberStart, memberEnd), token: m[0] };
+          const found = { field, member: keyOf(text, memberStart, memberEnd), token: m[0] };
+          if (all === undefined) return found;
+          if (!all.has(field)) all.set(field, found);
+          break;
         }
       }
       i += m[0].length;

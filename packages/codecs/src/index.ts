@@ -48,4 +48,4 @@ export {
 } from './binary-codec.js';
 export { DecodedMessage } from './decoded-message.js';
 export { isValidSymbol, MAX_SYMBOL_LENGTH } from './internal/schema.js';
-export { fractionalNumber, type FractionalNumber } from './fractional-number.js';
+export { fractionalNumber, fractionalNumbers, type FractionalNumber } from './fractional-number.js';

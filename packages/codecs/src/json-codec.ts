@@ -6,7 +6,7 @@
 import type { Codec } from './codec.js';
 import { DecodedMessage } from './decoded-message.js';
 import { DecodeError, EncodeError } from './errors.js';
-import { fractionalNumber, type FractionalNumber } from './fractional-number.js';
+import { fractionalNumbers, type FractionalNumber } from './fractional-number.js';
 import {
   CROSS_FIELD_RULES,
   crossFieldError,
@@ -39,6 +39,11 @@ interface TypeLayout {
   /** The optional fields (written only when present), after the others. */
   readonly optional: readonly FieldSpec[];
   readonly optionalKeys: readonly Uint8Array[];
+  /**
+   * The values `measure` read, by field name (one object per type, reused): the rules across
+   * fields are checked on them, not on the message read again (a getter may answer differently).
+   */
+  readonly values: Record<string, unknown>;
 }
 
 const LAYOUTS = Object.fromEntries(
@@ -46,7 +51,9 @@ const LAYOUTS = Object.fromEntries(
     const fields = MESSAGE_FIELDS[type];
     const optional = OPTIONAL_FIELDS[type];
     const key = (f: FieldSpec): Uint8Array => ascii(`,"${f.name}":`);
-    return [type, { head: ascii(`{"v":${JSON_VERSION},"type":"${type}"`), fields, keys: fields.map(key), optional, optionalKeys: optional.map(key) }];
+    const values: Record<string, unknown> = { type };
+    for (const f of [...fields, ...optional]) values[f.name] = undefined;
+    return [type, { head: ascii(`{"v":${JSON_VERSION},"type":"${type}"`), fields, keys: fields.map(key), optional, optionalKeys: optional.map(key), values }];
   }),
 ) as Record<MessageType, TypeLayout>;
 
@@ -140,7 +147,7 @@ function measure(msg: Message): number {
   const type = rec.type;
   if (!isMessageType(type)) throw refuse(msg);
   const layout = LAYOUTS[type];
-  const { fields, keys } = layout;
+  const { fields, keys, values } = layout;
   let n = layout.head.length + 1;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i] as FieldSpec;
@@ -157,8 +164,9 @@ function measure(msg: Message): number {
       n += (v as string).length + 2;
     }
     VALUES[i] = v;
+    values[f.name] = v;
   }
-  if (crossFieldError(type, rec) !== undefined) throw refuse(msg);
+  if (crossFieldError(type, values) !== undefined) throw refuse(values);
   const { optional, optionalKeys } = layout;
   for (let j = 0; j < optional.length; j++) {
     const f = optional[j] as FieldSpec;
@@ -168,8 +176,9 @@ function measure(msg: Message): number {
       n += (optionalKeys[j] as Uint8Array).length + (f.kind === 'int' ? digits(v as number) : (v as string).length + 2);
     }
     VALUES[fields.length + j] = v;
+    values[f.name] = v;
   }
-  if (type === 'rejected' && rejectedOrderError(rec) !== undefined) throw refuse(msg);
+  if (type === 'rejected' && rejectedOrderError(values) !== undefined) throw refuse(values);
   LAYOUT = layout;
   return n;
 }
@@ -245,7 +254,7 @@ export class JsonCodec implements Codec {
     // JSON.parse rounds a number such as 9007199254740991.4 to a safe integer before the checks
     // below: a value written with a fraction (or exponent) that is not zero is found from the text
     // (only a text that can hold one is scanned), and reported when its field's turn comes.
-    const rounded = fractionalNumber(text);
+    const rounded = fractionalNumbers(text);
 
     if (!Object.hasOwn(rec, 'v')) throw new DecodeError('MISSING_FIELD', 'decode: missing field v (the version)', 'v');
     if (typeof rec.v !== 'number') throw new DecodeError('INVALID_FIELD', `decode: invalid v: ${show(rec.v)} (the version, a number)`, 'v');
@@ -314,15 +323,17 @@ export class JsonCodec implements Codec {
     }
     // A rounded number that is not in a field checked above (inside a nested value of a known field).
     if (rounded !== undefined) {
-      throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${rounded.field}: ${rounded.token} is not an integer`, rounded.field);
+      const first = rounded.values().next().value as FractionalNumber;
+      throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${first.field}: ${first.token} is not an integer`, first.field);
     }
     return out.toMessage();
   }
 }
 
 /** INVALID_FIELD for `field` if the text's rounded number is in it. */
-function notInteger(rounded: FractionalNumber, type: string, field: string): void {
-  if (rounded.field === field) throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${field}: ${rounded.token} is not an integer`, field);
+function notInteger(rounded: ReadonlyMap<string, FractionalNumber>, type: string, field: string): void {
+  const found = rounded.get(field);
+  if (found !== undefined) throw new DecodeError('INVALID_FIELD', `decode: ${type}: invalid ${field}: ${found.token} is not an integer`, field);
 }
 
 /** The JSON codec. */
