@@ -252,7 +252,10 @@ function oneOf<T extends string>(v: unknown, where: string, values: readonly T[]
 }
 
 // A letter or digit first: the engine keeps a symbol's logs in <dataDir>/<symbol>, so `.` and `..` are not symbols.
-const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
+// 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit, with no `.` at the end or beside
+// another (a symbol ends its NATS subject, whose tokens the dots separate: `BTC.` or `A..B` would
+// make an invalid subject).
+const SYMBOL = /^(?=.{1,32}$)[A-Z0-9][A-Z0-9_-]*(?:\.[A-Z0-9_-]+)*$/;
 
 function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
   // From the environment or a flag: SYMBOL:MINPRICE:MAXPRICE:MAXQTY,...; from the file: an array of objects.
@@ -273,7 +276,7 @@ function parseInstruments(v: unknown, where: string): InstrumentConfig[] {
     const o = item as Record<string, unknown>;
     const at = `${where}: instrument ${i + 1}`;
     const symbol = str(o.symbol, `${at} symbol`);
-    if (!SYMBOL.test(symbol)) throw bad(at, `symbol ${JSON.stringify(symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit`);
+    if (!SYMBOL.test(symbol)) throw bad(at, `symbol ${JSON.stringify(symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit, with no . at the end or beside another`);
     if (isReservedName(symbol)) throw bad(at, `symbol ${symbol} names the data directory's lock file (LOCK, LOCK.*): choose another symbol`);
     if (seen.has(symbol)) throw bad(at, `symbol ${symbol} is listed twice`);
     seen.add(symbol);

@@ -64,6 +64,9 @@ describe('settings', () => {
     ['dataDir', { dataDir: '' }, /dataDir/],
     ['instruments', { instruments: 'BTC:1:10' }, /SYMBOL:MINPRICE:MAXPRICE:MAXQTY/],
     ['instruments', { instruments: 'btc:1:10:5' }, /symbol "btc"/],
+    // A symbol ends its NATS subject: a trailing or doubled dot would make an empty token.
+    ['instruments', { instruments: 'BTC.:1:10:5' }, /symbol "BTC\." .*no \. at the end or beside another/],
+    ['instruments', { instruments: [{ symbol: 'A..B', minPrice: 1, maxPrice: 2, maxQty: 3 }] }, /symbol "A\.\.B"/],
     ['instruments', { instruments: 'A:1:10:5,A:1:10:5' }, /listed twice/],
     ['instruments', { instruments: 'A:10:5:5' }, /maxPrice/],
     ['instruments', { instruments: 'A:0:5:5' }, /minPrice/],

@@ -44,7 +44,10 @@ export interface EngineOptions {
 }
 
 // A letter or digit first: a symbol names its directory in the data directory, so `.` and `..` are not symbols.
-const SYMBOL = /^[A-Z0-9][A-Z0-9._-]{0,31}$/;
+// 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit, with no `.` at the end or beside
+// another (a symbol ends its NATS subject, whose tokens the dots separate: `BTC.` or `A..B` would
+// make an invalid subject).
+const SYMBOL = /^(?=.{1,32}$)[A-Z0-9][A-Z0-9_-]*(?:\.[A-Z0-9_-]+)*$/;
 
 /**
  * A publisher's cursor past the end of the recovered outbox: the outbox lost events that were
@@ -94,7 +97,7 @@ export class Engine {
     this.lock = lock;
     {
       for (const config of options.symbols) {
-        if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit`);
+        if (!SYMBOL.test(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${JSON.stringify(config.symbol)} must be 1-32 characters of A-Z 0-9 . _ -, the first a letter or digit, with no . at the end or beside another`);
         if (isReservedName(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol} names the data directory's lock file (LOCK, LOCK.*): choose another symbol`);
         if (this.actors.has(config.symbol)) throw new EngineError('INVALID_CONFIG', `symbol ${config.symbol} is configured twice`);
         const actor = SymbolActor.open(config, {

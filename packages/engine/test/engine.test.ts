@@ -510,6 +510,9 @@ describe('configuration', () => {
     // A symbol names its directory in the data directory: ".." would put its logs outside it.
     ['the symbol ..', { symbols: [{ symbol: '..' }] }],
     ['the symbol .', { symbols: [{ symbol: '.' }] }],
+    // A symbol ends its NATS subject: a trailing or doubled dot would make an empty token.
+    ['the symbol BTC.', { symbols: [{ symbol: 'BTC.' }] }],
+    ['the symbol A..B', { symbols: [{ symbol: 'A..B' }] }],
     ['an unknown durability', { durability: 'always' as Durability }],
     ['batchMax 0', { batchMax: 0 }],
     ['a fractional mailboxSize', { mailboxSize: 1.5 }],

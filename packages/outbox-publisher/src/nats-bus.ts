@@ -92,6 +92,26 @@ export function subjectPrefixProblem(prefix: unknown): string | undefined {
   return `a subject prefix must be tokens of A-Z a-z 0-9 _ - separated by single dots (at most 128 characters, no wildcards), got ${JSON.stringify(prefix)}`;
 }
 
+/**
+ * Why `value` cannot be the duration option `name` (undefined if it can, or is not given): a whole
+ * number of milliseconds from 1 to 2^31 - 1 (a timer's range; JetStream takes the duplicate window
+ * in nanoseconds).
+ */
+function durationProblem(name: string, value: unknown): string | undefined {
+  if (value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 0x7fffffff)) return undefined;
+  return `${name} must be a whole number of milliseconds from 1 to 2147483647, got ${typeof value === 'number' ? String(value) : JSON.stringify(value) ?? typeof value}`;
+}
+
+/**
+ * Why `symbol` cannot end a subject (undefined if it can): NATS subjects are tokens separated by
+ * single dots, so a symbol may not begin or end with `.` nor hold `..`, nor hold a wildcard or space.
+ */
+export function subjectSymbolProblem(symbol: string): string | undefined {
+  if (SUBJECT_SYMBOL.test(symbol)) return undefined;
+  return `symbol ${JSON.stringify(symbol)} cannot end a NATS subject (tokens separated by single dots: no leading, trailing or doubled dot, no wildcard or space)`;
+}
+const SUBJECT_SYMBOL = /^[^.*>\s]+(\.[^.*>\s]+)*$/;
+
 /** The event sequence number in a message id (`<symbol>:<eventSeq>`), or -1. */
 function eventSeqOf(id: string | undefined): number {
   const m = id === undefined ? null : /:(\d+)$/.exec(id);
@@ -112,6 +132,17 @@ export class NatsJetStreamBus implements Bus {
    * stream sequence. That message is then checked by the subject's sequence instead, once.
    */
   private readonly resync = new Map<string, { previousId: string; seq: number }>();
+  /** Per symbol, the last event the stream is known to hold (its last at the check, or acknowledged since). */
+  private readonly known = new Map<string, number>();
+  /**
+   * Per symbol, while messages that the stream may hold already are in flight (a republication: a
+   * restart from an older cursor, a rewind): such a message may be a duplicate whose stored copy
+   * differs (EVENT_MISMATCH: the outbox lost published events) or is of another history, and the
+   * order check of the message after it compares ids only, so it would pass against the stream's
+   * copy. The messages after them are therefore not pipelined behind them: they wait for them to
+   * settle, and fail if one of them failed.
+   */
+  private readonly gates = new Map<string, Gate>();
   private readonly inbox: string;
   private readonly sub: Subscription;
   private readonly sweeper: NodeJS.Timeout;
@@ -133,8 +164,16 @@ export class NatsJetStreamBus implements Bus {
   static async connect(options: NatsBusOptions = {}): Promise<NatsJetStreamBus> {
     const streamPrefix = options.streamPrefix ?? 'GX3';
     const subjectPrefix = options.subjectPrefix ?? 'gx3.events';
-    const problem = streamPrefixProblem(streamPrefix) ?? subjectPrefixProblem(subjectPrefix);
+    const problem =
+      streamPrefixProblem(streamPrefix) ??
+      subjectPrefixProblem(subjectPrefix) ??
+      durationProblem('ackTimeoutMs', options.ackTimeoutMs) ??
+      durationProblem('duplicateWindowMs', options.duplicateWindowMs) ??
+      durationProblem('connectTimeoutMs', options.connectTimeoutMs);
     if (problem !== undefined) throw new OutboxError('INVALID_OPTIONS', `NatsJetStreamBus: ${problem}`);
+    if (options.storage !== undefined && options.storage !== 'file' && options.storage !== 'memory') {
+      throw new OutboxError('INVALID_OPTIONS', `NatsJetStreamBus: storage must be file or memory, got ${JSON.stringify(options.storage)}`);
+    }
     const servers = options.servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
     let nc: NatsConnection;
     try {
@@ -176,6 +215,8 @@ export class NatsJetStreamBus implements Bus {
    * against another history's event of the same id before an earlier one's refusal is settled.
    */
   ensureStream(symbol: string, history?: string): Promise<void> {
+    const bad = subjectSymbolProblem(symbol);
+    if (bad !== undefined) return Promise.reject(new OutboxError('INVALID_OPTIONS', `NatsJetStreamBus: ${bad}`));
     const key = `${symbol}\u0000${history ?? ''}`;
     let p = this.streams.get(key);
     if (!p) {
@@ -198,7 +239,6 @@ export class NatsJetStreamBus implements Bus {
 
   /** HISTORY_MISMATCH if the subject's last event is of a history other than `history`. */
   private async checkHistory(symbol: string, history: string | undefined): Promise<void> {
-    if (history === undefined) return;
     let last;
     try {
       last = await this.jsm.streams.getMessage(this.stream(symbol), { last_by_subj: this.subject(symbol) });
@@ -208,6 +248,50 @@ export class NatsJetStreamBus implements Bus {
     }
     const mismatch = historyMismatch(this.stream(symbol), symbol, history, last?.header.get(HISTORY_HEADER), last?.header.get('Nats-Msg-Id'));
     if (mismatch) throw mismatch;
+    this.noteStored(symbol, eventSeqOf(last?.header.get('Nats-Msg-Id')));
+  }
+
+  /** Records that the symbol's stream holds its events up to `eventSeq`. */
+  private noteStored(symbol: string, eventSeq: number): void {
+    if (eventSeq > (this.known.get(symbol) ?? 0)) this.known.set(symbol, eventSeq);
+  }
+
+  /**
+   * Sends `msg` now, or holds it (see `gates`): a message up to the last event the stream is known
+   * to hold goes out and is counted in the symbol's gate; a later one waits while any of those is
+   * in flight, and fails with their error if one of them failed.
+   */
+  private gated(msg: BusMessage, done: AckCallback): boolean {
+    const symbol = msg.symbol;
+    let gate = this.gates.get(symbol);
+    if (msg.eventSeq <= (this.known.get(symbol) ?? 0)) {
+      if (gate === undefined) {
+        gate = { inFlight: 0, held: [], failed: undefined };
+        this.gates.set(symbol, gate);
+      }
+      const g = gate;
+      g.inFlight++;
+      this.send(msg, (err, ack) => {
+        g.inFlight--;
+        if (err !== null) g.failed ??= err;
+        done(err, ack);
+        if (g.inFlight === 0) this.release(symbol, g);
+      });
+      return true;
+    }
+    if (gate === undefined) return false;
+    gate.held.push({ msg: copyOf(msg), done });
+    return true;
+  }
+
+  /** Sends (or fails, if one before them failed) the messages held behind a gate, and removes it. */
+  private release(symbol: string, gate: Gate): void {
+    if (this.gates.get(symbol) === gate) this.gates.delete(symbol);
+    const failed = gate.failed;
+    for (const h of gate.held) {
+      if (failed !== undefined) h.done(new OutboxError(failed instanceof OutboxError ? failed.code : 'BUS_ERROR', `not sent: an earlier event of ${symbol} failed (${failed.message})`, { cause: failed }));
+      else this.publish(h.msg, h.done);
+    }
   }
 
   publish(msg: BusMessage, done: AckCallback): void {
@@ -217,15 +301,7 @@ export class NatsJetStreamBus implements Bus {
     }
     if (this.ready.get(msg.symbol) !== (msg.history ?? '')) {
       // The payload is only valid during this call: keep a copy while the stream is being made.
-      const kept: BusMessage = {
-        symbol: msg.symbol,
-        eventSeq: msg.eventSeq,
-        id: msg.id,
-        previousId: msg.previousId,
-        payload: new Uint8Array(msg.payload),
-        event: msg.event,
-        history: msg.history,
-      };
+      const kept = copyOf(msg);
       this.ensureStream(msg.symbol, msg.history).then(
         () => {
           this.publish(kept, done);
@@ -236,6 +312,12 @@ export class NatsJetStreamBus implements Bus {
       );
       return;
     }
+    if (this.gated(msg, done)) return;
+    this.send(msg, done);
+  }
+
+  /** Publishes `msg` on the core connection, its acknowledgement matched by `onAck`. */
+  private send(msg: BusMessage, done: AckCallback): void {
     const token = (this.nextToken++).toString(36);
     const h = headers();
     h.set('Nats-Msg-Id', msg.id);
@@ -344,6 +426,7 @@ export class NatsJetStreamBus implements Bus {
       this.settleDuplicate(p, ack.seq);
       return;
     }
+    this.noteStored(p.symbol, p.eventSeq);
     p.done(null, ack.duplicate === true ? DUPLICATE : STORED);
   }
 
@@ -381,7 +464,10 @@ export class NatsJetStreamBus implements Bus {
       (stored) => {
         const mismatch = historyMismatch(stream, p.symbol, p.history, stored.header.get(HISTORY_HEADER), stored.header.get('Nats-Msg-Id'));
         if (mismatch) p.done(mismatch);
-        else p.done(null, DUPLICATE);
+        else {
+          this.noteStored(p.symbol, p.eventSeq);
+          p.done(null, DUPLICATE);
+        }
       },
       (err: unknown) => {
         if (err instanceof OutboxError) p.done(err);
@@ -414,6 +500,7 @@ export class NatsJetStreamBus implements Bus {
           if (known !== undefined && known.startsWith(`${p.symbol}:`)) stored = eventSeqOf(known);
         }
         if (stored >= p.eventSeq) {
+          this.noteStored(p.symbol, p.eventSeq);
           p.done(null, DUPLICATE);
           return;
         }
@@ -459,6 +546,21 @@ function historyMismatch(stream: string, symbol: string, history: string | undef
     `stream ${stream} holds events of ${symbol} from another outbox history (${stored}, event ${storedId ?? '?'}), not this outbox's (${history}): ` +
       'its event ids would be taken for duplicates of those. Was the data directory replaced? Delete or rename the stream, or publish to another stream prefix',
   );
+}
+
+/** A message kept past the `publish` call (its payload is only valid during the call). */
+function copyOf(msg: BusMessage): BusMessage {
+  return { symbol: msg.symbol, eventSeq: msg.eventSeq, id: msg.id, previousId: msg.previousId, payload: new Uint8Array(msg.payload), event: msg.event, history: msg.history };
+}
+
+/**
+ * A symbol's gate (see `gates`): its messages in flight that the stream may hold already, the
+ * later ones held until those settle, and the first failure among them.
+ */
+interface Gate {
+  inFlight: number;
+  held: { msg: BusMessage; done: AckCallback }[];
+  failed: Error | undefined;
 }
 
 const DUPLICATE: PublishAck = { duplicate: true };
