@@ -280,7 +280,11 @@ export class SymbolActor {
       let commands = 0;
       let rederived = 0;
       // Opening the command log checked its last segment: the replay checks the CRCs of the others.
-      const reader = new WalReader(cmdDir, { io, verifiedFrom: this.cmdLog.verifiedFrom });
+      // Bounded by the log's end as the open found it: a record that cannot be read below it (a
+      // zeroed header in a log whose clean-close marker spared the open's scan) is corruption, not
+      // the end of the data.
+      const cmdEnd = this.cmdLog.nextOffset;
+      const reader = new WalReader(cmdDir, { io, verifiedFrom: this.cmdLog.verifiedFrom, end: () => cmdEnd });
       const rec = new WalRecord();
       const binary = this.codec instanceof BinaryCodec ? this.codec : undefined;
       const scratch = new DecodedMessage();

@@ -15,7 +15,7 @@ import { crc32i, writeI32 } from './crc32.js';
 import { WalError } from './errors.js';
 import { nodeFileIO, type FileIO } from './file-io.js';
 import { HEADER, recordAt, scanSegment } from './scan.js';
-import { listSegments, segmentName, type SegmentRef } from './segments.js';
+import { checkSegmentChain, listSegments, segmentName, type SegmentRef } from './segments.js';
 import { cutTornTail } from './verify.js';
 import { markerMatches, takeCleanMarker, writeCleanMarker } from './clean-close.js';
 
@@ -148,6 +148,12 @@ export class WalWriter {
       this.io.mkdirp(dir);
     }, `cannot create ${dir}`);
     const segments = io(() => listSegments(this.io, dir), `cannot list ${dir}`);
+    try {
+      checkSegmentChain(this.io, dir, segments);
+    } catch (err) {
+      if (err instanceof WalError) throw err;
+      throw new WalError('IO', `cannot check the segments of ${dir}: ${(err as Error).message}`, { cause: err });
+    }
     for (const name of io(() => this.io.list(dir), `cannot list ${dir}`)) {
       if (name.startsWith(SPARE_PREFIX)) this.io.remove(path.join(dir, name));
     }

@@ -201,6 +201,23 @@ describe('gaps between segments', () => {
         walErrorOf(() => repairLog(log.dir, { maxRecordSize: MAX })),
         'CORRUPT',
       );
+      // Opening it for writing too (the segment before ends short of the next one's base).
+      const opened = walErrorOf(() => WalWriter.open(log.dir, { ...SMALL, preallocate }));
+      expectCode(opened, 'CORRUPT');
+      expect(opened?.file).toBe(s2.file);
+      expectSameSnapshot(snapshot(log.dir), before);
+    });
+
+    it(`a deleted first segment is corruption, for the writer's open too (preallocate ${String(preallocate)})`, async () => {
+      const log = await makeLog(90, new Map(), preallocate);
+      const [s0, s1] = segmentFiles(log.dir);
+      if (s0 === undefined || s1 === undefined) throw new Error('segments');
+      fs.rmSync(s0.file);
+      const before = snapshot(log.dir);
+      expect(verifyLog(log.dir, { maxRecordSize: MAX })).toMatchObject({ status: 'corrupt' });
+      const opened = walErrorOf(() => WalWriter.open(log.dir, { ...SMALL, preallocate }));
+      expectCode(opened, 'CORRUPT');
+      expect(opened?.message).toMatch(/first segment starts at offset \d+, not 0/);
       expectSameSnapshot(snapshot(log.dir), before);
     });
 
