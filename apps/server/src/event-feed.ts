@@ -53,6 +53,13 @@ export class EventFeed {
   private readonly scratch = new DecodedMessage();
   /** While the history is read: each user's orders with client order ids, the last `clientOrderWindow` of them. */
   private recovered = new Map<number, RecoveredClientOrder[]>();
+  /**
+   * Orders to copy at the end of a command's events (`capture`): command seq → the order id and,
+   * once its CmdEnd is applied, a copy of the order's state then (undefined: the state has no such
+   * order). An answer reads the order as its own command left it, not as the later commands made
+   * durable by the same sync (and applied with it) left it.
+   */
+  private readonly captures = new Map<number, { orderId: number; taken: boolean; order: OrderState | undefined }>();
   private readonly clientOrderWindow: number;
 
   constructor(
@@ -127,6 +134,23 @@ export class EventFeed {
     return this.failure;
   }
 
+  /** Copies order `orderId`'s state once the events of command `seq` are applied (see `takeCaptured`). */
+  capture(seq: number, orderId: number): void {
+    this.captures.set(seq, { orderId, taken: false, order: undefined });
+  }
+
+  /**
+   * The copy `capture` asked for, and forgets it: the order's state as command `seq` left it
+   * (undefined if the state held no such order then), or null if it was not taken (the feed
+   * stopped before that command's events, or nothing was asked).
+   */
+  takeCaptured(seq: number): OrderState | undefined | null {
+    const c = this.captures.get(seq);
+    if (c === undefined) return null;
+    this.captures.delete(seq);
+    return c.taken ? c.order : null;
+  }
+
   /** Applies every durable event not applied yet and notifies the listeners. */
   pump(): void {
     if (this.failure) return;
@@ -176,6 +200,14 @@ export class EventFeed {
       const e = binary ? binary.decodeInto(r.buf, r.start, r.end - r.start, this.scratch) : (this.codec.decode(r.buf.subarray(r.start, r.end)) as Event);
       if (e.type === 'cmdEnd') {
         order = undefined;
+        if (live !== undefined && this.captures.size !== 0) {
+          const c = this.captures.get(e.seq);
+          if (c !== undefined) {
+            const o = this.state.getOrder(c.orderId);
+            c.order = o === undefined ? undefined : { ...o };
+            c.taken = true;
+          }
+        }
         continue;
       }
       if (history) order = this.recoverClientOrder(e, order);

@@ -244,7 +244,7 @@ export class Gateway {
     return this.submit(cmd, () => {
       this.nextOrderId.set(req.symbol, orderId + 1);
       onTaken?.();
-    }).then((events) => ({ order: this.view(req.symbol, orderId), events }));
+    }).then((r) => ({ order: this.answerView(req.symbol, orderId, r.order), events: r.events }));
   }
 
   cancel(user: User, symbol: string, orderId: number): Promise<OrderResult> {
@@ -285,7 +285,7 @@ export class Gateway {
     const tooMuch = req.qty === undefined ? undefined : overflow(orderId, this.feeds.get(symbol)?.state.getOrder(orderId)?.filledQty ?? 0, req.qty);
     if (tooMuch !== undefined) return Promise.reject(tooMuch);
     if (req.price !== undefined) {
-      return this.submit(amend(req.price, req.qty ?? 0), undefined, true, started, true, false).then((events) => this.outcome(events, 'amend', symbol, orderId));
+      return this.submit(amend(req.price, req.qty ?? 0), undefined, true, started, true, false).then((r) => this.outcome(r, 'amend', symbol, orderId));
     }
     const qty = req.qty as number;
     // A quantity alone: first as a reduction at whatever price the order has then (price 0). If it
@@ -294,7 +294,8 @@ export class Gateway {
     // processed before it.
     // One request, one outcome in the metrics: the first attempt is counted only if it is the answer,
     // and the second is timed from the start of the first.
-    return this.submit(amend(0, qty), undefined, false, started, true, false).then((events) => {
+    return this.submit(amend(0, qty), undefined, false, started, true, false).then((first) => {
+      const events = first.events;
       const refused = events.find((e) => e.type === 'rejected');
       const now = this.feeds.get(symbol)?.state.getOrder(orderId);
       if (refused?.reason === 'AMEND_NOT_REDUCING') {
@@ -313,7 +314,7 @@ export class Gateway {
         return this.submit(amend(now.price, qty), undefined, true, started, true).then((second) => this.outcome(second, 'amend', symbol, orderId));
       }
       this.observe('amend', events, started);
-      return this.outcome(events, 'amend', symbol, orderId);
+      return this.outcome(first, 'amend', symbol, orderId);
     });
   }
 
@@ -329,6 +330,15 @@ export class Gateway {
 
   trades(symbol: string, limit: number): PublicTrade[] {
     return this.feed(symbol).state.recentTrades(limit);
+  }
+
+  /**
+   * The view of an order for a command's answer: as the command left it (`captured`, from the
+   * feed), or, if that was not taken (null), as the state holds it now.
+   */
+  private answerView(symbol: string, orderId: number, captured: OrderState | undefined | null): OrderView | undefined {
+    if (captured === null) return this.view(symbol, orderId);
+    return captured === undefined ? undefined : toView(captured, this.userName(captured.userId));
   }
 
   /** The client's view of an order, if the state still holds it. */
@@ -361,7 +371,8 @@ export class Gateway {
   }
 
   /** The answer to a cancel or an amendment from its events (its rejection as an ApiError). */
-  private outcome(events: Event[], type: Command['type'], symbol: string, orderId: number): OrderResult {
+  private outcome(submitted: Submitted, type: Command['type'], symbol: string, orderId: number): OrderResult {
+    const events = submitted.events;
     const rejected = events.find((e) => e.type === 'rejected');
     if (rejected !== undefined) {
       const reason = rejected.reason;
@@ -369,7 +380,7 @@ export class Gateway {
       if (reason === 'NOT_OWNER') throw new ApiError('NOT_OWNER', `order ${orderId} on ${symbol} belongs to another user`);
       throw new ApiError('REJECTED', `the engine rejected the ${type}: ${reason}`);
     }
-    return { order: this.view(symbol, orderId), events };
+    return { order: this.answerView(symbol, orderId, submitted.order), events };
   }
 
   /**
@@ -383,7 +394,7 @@ export class Gateway {
    * a full mailbox is waited for instead of answered BACKPRESSURE; a request's first command meets
    * a full mailbox with BACKPRESSURE, as any other (nothing of it is logged).
    */
-  private submit(cmd: Command, taken?: () => void, observeEvents = true, started = performance.now(), continuing = false, waitIfFull = continuing): Promise<Event[]> {
+  private submit(cmd: Command, taken?: () => void, observeEvents = true, started = performance.now(), continuing = false, waitIfFull = continuing): Promise<Submitted> {
     if (this.closing && !continuing) return Promise.reject(new ApiError('SHUTTING_DOWN', 'the server is shutting down', 5));
     let actor: SymbolActor;
     try {
@@ -403,14 +414,20 @@ export class Gateway {
     }
     const promise = actor.submit(cmd);
     // submit() takes the command synchronously (or refuses it): an accepted order id is used.
-    const wasTaken = actor.lastSubmittedSeq === cmd.seq && cmd.seq > 0;
-    if (wasTaken) taken?.();
+    const seq = cmd.seq;
+    const wasTaken = actor.lastSubmittedSeq === seq && seq > 0;
+    const feed = wasTaken ? this.feeds.get(cmd.symbol) : undefined;
+    if (wasTaken) {
+      feed?.capture(seq, cmd.orderId);
+      taken?.();
+    }
     return promise.then(
       ({ events }) => {
         if (observeEvents) this.observe(cmd.type, events, started);
-        return events;
+        return { events, order: feed === undefined ? null : feed.takeCaptured(seq) };
       },
       (err: unknown) => {
+        feed?.takeCaptured(seq);
         if (waitIfFull && err instanceof EngineError && (err.code === 'MAILBOX_FULL' || err.code === 'DURABILITY_BACKLOG')) {
           // Room comes as queued commands are processed (a full mailbox), or as applied ones
           // become durable (a backlog of commands not durable yet).
@@ -448,6 +465,12 @@ export class Gateway {
   close(): void {
     for (const f of this.feeds.values()) f.close();
   }
+}
+
+/** A command's outcome for its answer: its events, and its order's state as it left it (see EventFeed.capture; null: not taken). */
+interface Submitted {
+  readonly events: Event[];
+  readonly order: OrderState | undefined | null;
 }
 
 /** The entries of lists each in time order, merged in time order (each list keeps its own order). */
