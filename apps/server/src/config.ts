@@ -150,7 +150,11 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
       },
     }).values as Record<string, string | boolean | undefined>;
   } catch (err) {
-    throw new ConfigError('INVALID_CONFIG', `${(err as Error).message}\n${USAGE}`);
+    // A stray value (a key given without its flag, or after a space inside --api-keys) is not
+    // echoed: it may be a secret.
+    const code = (err as { code?: unknown }).code;
+    const message = code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? 'an argument that is not a flag, nor the value of one (not shown: it may hold an API key)' : (err as Error).message;
+    throw new ConfigError('INVALID_CONFIG', `${message}\n${USAGE}`);
   }
   const raw: Partial<Record<SettingName, unknown>> = {};
   const file = (parsed.config as string | undefined) ?? env.GX3_CONFIG;
@@ -178,7 +182,9 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError('CONFIG_FILE', `config file ${file} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    // Where, not what: V8's message quotes the text around the error, which may be an API key.
+    const at = /position (\d+)/.exec((err as Error).message)?.[1];
+    throw new ConfigError('CONFIG_FILE', `config file ${file} is not valid JSON${at === undefined ? '' : ` (at character ${at})`}`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError('CONFIG_FILE', `config file ${file} must hold a JSON object`);
   for (const key of Object.keys(value)) {
@@ -295,9 +301,10 @@ const KEY = /^[\x21-\x7e]+$/;
 export function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
   const items: unknown[] =
     typeof v === 'string'
-      ? v.split(',').map((pair) => {
+      ? v.split(',').map((pair, n) => {
           const i = pair.indexOf(':');
-          if (i < 0) throw bad(where, `${JSON.stringify(pair)} must be USER:KEY`);
+          // The pair is not echoed: it holds a key (or part of one).
+          if (i < 0) throw bad(where, `entry ${n + 1} (of the list separated by commas) must be USER:KEY (a key cannot hold a comma in this form)`);
           return { user: pair.slice(0, i).trim(), key: pair.slice(i + 1).trim() };
         })
       : Array.isArray(v)
@@ -309,7 +316,8 @@ export function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
     const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
     for (const k of Object.keys(o)) if (k !== 'user' && k !== 'key') throw bad(where, `key ${i + 1}: unknown field ${JSON.stringify(k)}`);
     const user = str(o.user, `${where}: key ${i + 1} user`);
-    const key = str(o.key, `${where}: key ${i + 1} key`);
+    if (typeof o.key !== 'string' || o.key === '') throw bad(where, `key ${i + 1} key must be a non-empty string (the value is not shown: it may be a key)`);
+    const key = o.key;
     // HTTP clients and servers trim header values: a key with spaces around it could never be sent.
     if (!KEY.test(key)) throw bad(where, `the key of ${user} must be visible ASCII characters, without spaces`);
     if (!USER.test(user)) throw bad(where, `user ${JSON.stringify(user)} must be 1-64 characters of A-Z a-z 0-9 . _ -`);

@@ -519,8 +519,8 @@ export function engineToApi(err: unknown, taken?: Command): Error {
       return new ApiError(
         'HALTED',
         taken
-          ? `the engine halted after an I/O error before this command (${takenWhat(taken)}) was durable: a restart carries it out if it reached the command log, and not otherwise (an order id whose command was lost is given again to a later order); resend an order with the same clientOrderId after the restart to learn which; no orders are taken until the restart: ${err.message}`
-          : `the engine halted after an I/O error and takes no orders until it is restarted: ${err.message}`,
+          ? `the engine halted after an I/O error before this command (${takenWhat(taken)}) was durable: a restart carries it out if it reached the command log, and not otherwise (an order id whose command was lost is given again to a later order); resend an order with the same clientOrderId after the restart to learn which; no orders are taken until the restart`
+          : 'the engine halted after an I/O error and takes no orders until it is restarted',
         30,
       );
     case 'CLOSED':

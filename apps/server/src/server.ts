@@ -68,6 +68,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       onListenerError: (err, symbol) => {
         logger.error({ err, symbol }, 'a listener of durable events failed');
       },
+      // Logged once here; the clients' answers say HALTED without the I/O error's details (paths).
+      onHalt: (err, symbol) => {
+        logger.error({ err, symbol }, 'the symbol halted after an I/O error: it takes no commands until the server is restarted');
+      },
       // The publishers retry by themselves; each failure is logged (and /health and /metrics show a failing one).
       publisher: {
         onError: (err) => {

@@ -140,14 +140,44 @@ function refuse(msg: unknown): EncodeError {
  */
 const VALUES: unknown[] = new Array<unknown>(16).fill(0);
 
-/** Validates `msg`, copies its field values to VALUES, sets LAYOUT to its type's layout, and returns its record's length. */
-function measure(msg: Message): number {
+/** What `measure` read: the type's layout and the values (in the layout's order of fields, then optional ones). */
+interface Measured {
+  layout: TypeLayout;
+  readonly values: unknown[];
+  /** The values by field name, for the rules across fields (the layout's own object at the top level). */
+  readonly named: Record<string, unknown> | undefined;
+}
+
+/** The scratch of an encode that is not inside another's `measure` (no allocation). */
+const TOP: Measured = { layout: LAYOUTS.limit, values: VALUES, named: undefined };
+/** How many `measure` calls are under way: one from a getter of a message being measured (nested) gets scratch of its own. */
+let measuring = 0;
+
+/** The scratch for a `measure` about to start. */
+function scratch(): Measured {
+  return measuring === 0 ? TOP : { layout: LAYOUTS.limit, values: new Array<unknown>(16), named: {} };
+}
+
+/** Validates `msg`, copies its field values and layout to `into`, and returns its record's length. */
+function measure(msg: Message, into: Measured): number {
+  measuring++;
+  try {
+    return measureOnce(msg, into);
+  } finally {
+    measuring--;
+  }
+}
+
+function measureOnce(msg: Message, into: Measured): number {
   if (typeof msg !== 'object' || msg === null) throw refuse(msg);
   const rec = msg as unknown as Record<string, unknown>;
   const type = rec.type;
   if (!isMessageType(type)) throw refuse(msg);
   const layout = LAYOUTS[type];
-  const { fields, keys, values } = layout;
+  const { fields, keys } = layout;
+  const read = into.values;
+  const values = into.named ?? layout.values;
+  if (into.named !== undefined) values.type = type;
   let n = layout.head.length + 1;
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i] as FieldSpec;
@@ -163,7 +193,7 @@ function measure(msg: Message): number {
       if (!isValidValue(f, v)) throw refuse(msg);
       n += (v as string).length + 2;
     }
-    VALUES[i] = v;
+    read[i] = v;
     values[f.name] = v;
   }
   if (crossFieldError(type, values) !== undefined) throw refuse(values);
@@ -175,14 +205,13 @@ function measure(msg: Message): number {
       if (!isValidValue(f, v)) throw refuse(msg);
       n += (optionalKeys[j] as Uint8Array).length + (f.kind === 'int' ? digits(v as number) : (v as string).length + 2);
     }
-    VALUES[fields.length + j] = v;
+    read[fields.length + j] = v;
     values[f.name] = v;
   }
   if (type === 'rejected' && rejectedOrderError(values) !== undefined) throw refuse(values);
-  LAYOUT = layout;
+  into.layout = layout;
   return n;
 }
-let LAYOUT: TypeLayout = LAYOUTS.limit;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -194,7 +223,7 @@ export class JsonCodec implements Codec {
 
   /** The exact length of `msg`'s record; EncodeError INVALID_FIELD if `msg` is not valid. */
   encodedLength(msg: Message): number {
-    return measure(msg);
+    return measure(msg, scratch());
   }
 
   /**
@@ -204,17 +233,19 @@ export class JsonCodec implements Codec {
    */
   encode(msg: Message, buf: Uint8Array, offset = 0): number {
     checkTarget(buf, offset);
-    const length = measure(msg);
-    const { head, fields, keys, optional, optionalKeys } = LAYOUT;
+    const m = scratch();
+    const length = measure(msg, m);
+    const { head, fields, keys, optional, optionalKeys } = m.layout;
+    const read = m.values;
     checkRoom(buf, offset, length);
     let at = copy(buf, offset, head);
     for (let i = 0; i < fields.length; i++) {
       at = copy(buf, at, keys[i] as Uint8Array);
-      const v = VALUES[i];
+      const v = read[i];
       at = (fields[i] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
     }
     for (let j = 0; j < optional.length; j++) {
-      const v = VALUES[fields.length + j];
+      const v = read[fields.length + j];
       if (v === undefined) continue;
       at = copy(buf, at, optionalKeys[j] as Uint8Array);
       at = (optional[j] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);

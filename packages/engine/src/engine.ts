@@ -39,6 +39,11 @@ export interface EngineOptions {
   readonly bus?: Bus;
   /** Called with the error of an actor's `onDurable` listener that throws (default: a process warning). */
   readonly onListenerError?: (err: unknown, symbol: string) => void;
+  /**
+   * Called once when a symbol's actor halts (an I/O error), with the HALTED error (its cause the
+   * I/O error): for the operator's log. A throw is reported as a listener's (`onListenerError`).
+   */
+  readonly onHalt?: (err: EngineError, symbol: string) => void;
   /** Options of the publishers (window, timeouts, backoff). */
   readonly publisher?: Omit<PublisherOptions, 'dir' | 'bus' | 'outbox' | 'codec'>;
 }
@@ -113,6 +118,7 @@ export class Engine {
           ...(options.io === undefined ? {} : { io: options.io }),
           ...(options.bookFactory === undefined ? {} : { bookFactory: options.bookFactory }),
           ...(options.onListenerError === undefined ? {} : { onListenerError: options.onListenerError }),
+          ...(options.onHalt === undefined ? {} : { onHalt: options.onHalt }),
         });
         made.actors.push(actor);
         this.actors.set(config.symbol, actor);

@@ -51,6 +51,8 @@ export interface ActorOptions {
   readonly bookFactory?: (config: SymbolConfig) => OrderBook;
   /** Called with the error of an `onDurable` listener that throws (default: a process warning). */
   readonly onListenerError?: (err: unknown, symbol: string) => void;
+  /** Called once when the actor halts, with the HALTED error (a throw goes to `onListenerError`). */
+  readonly onHalt?: (err: EngineError, symbol: string) => void;
 }
 
 /** A typed refusal of `trySubmit` (a preallocated constant per code). */
@@ -122,6 +124,7 @@ export class SymbolActor {
   private readonly sink: EngineSink;
   private readonly clock: () => number;
   private readonly listenerError: (err: unknown) => void;
+  private readonly onHalt: ((err: EngineError, symbol: string) => void) | undefined;
   private readonly batchMax: number;
   private readonly durability: Durability;
   private readonly mask: number;
@@ -204,6 +207,7 @@ export class SymbolActor {
         warn('onListenerError', reportErr);
       }
     };
+    this.onHalt = options.onHalt;
     this.batchMax = options.batchMax;
     this.durability = options.durability;
     // The ring is a power of two; the mailbox takes `mailboxSize` commands.
@@ -790,6 +794,13 @@ export class SymbolActor {
       this.head++;
     }
     this.rejectWaiters(e);
+    if (this.onHalt !== undefined) {
+      try {
+        this.onHalt(e, this.symbol);
+      } catch (listenerErr) {
+        this.listenerError(listenerErr);
+      }
+    }
   }
 
   private rejectWaiters(e: EngineError): void {

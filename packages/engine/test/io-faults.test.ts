@@ -65,6 +65,8 @@ describe.each(scenarios)('when $name', ({ durability, faults }) => {
   it('halts the actor, rejects what is pending with HALTED, and recovers every acknowledged command', async () => {
     const dataDir = tmpDir();
     const faulty = new FaultyIO();
+    const halts: { err: unknown; symbol: string }[] = [];
+    const listenerErrors: unknown[] = [];
     const engine = await Engine.open({
       dataDir,
       symbols: [{ symbol: SYM }],
@@ -73,6 +75,13 @@ describe.each(scenarios)('when $name', ({ durability, faults }) => {
       batchMax: 64,
       segmentSize: SEGMENT,
       io: faulty.io,
+      onHalt: (err, symbol) => {
+        halts.push({ err, symbol });
+        throw new Error('a throwing onHalt is reported, not thrown');
+      },
+      onListenerError: (err) => {
+        listenerErrors.push(err);
+      },
     });
     const actor = engine.actor(SYM) as SymbolActor;
     faulty.arm(faults);
@@ -99,6 +108,9 @@ describe.each(scenarios)('when $name', ({ durability, faults }) => {
     // The actor is halted, with the I/O error as its cause.
     expect(actor.halted?.code).toBe('HALTED');
     expect(actor.halted?.cause).toBeInstanceOf(Error);
+    // onHalt heard it once, with that error (its throw went to onListenerError).
+    expect(halts).toEqual([{ err: actor.halted, symbol: SYM }]);
+    expect(listenerErrors.map((e) => (e as Error).message)).toEqual(['a throwing onHalt is reported, not thrown']);
 
     // Every submit() has settled: acknowledged, or rejected with HALTED. None is left hanging.
     const pending = submitted.flatMap((t, i) => (t.state === 'pending' ? [i + 1] : []));

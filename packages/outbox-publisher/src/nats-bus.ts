@@ -80,7 +80,7 @@ const SUBJECT_PREFIX = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
  */
 export function streamPrefixProblem(prefix: unknown): string | undefined {
   if (typeof prefix === 'string' && STREAM_PREFIX.test(prefix)) return undefined;
-  return `a stream prefix must be 1-32 characters of A-Z a-z 0-9 - (no _: it separates the prefix from the symbol), got ${JSON.stringify(prefix)}`;
+  return `a stream prefix must be 1-32 characters of A-Z a-z 0-9 - (no _: it separates the prefix from the symbol), got ${show(prefix)}`;
 }
 
 /**
@@ -89,7 +89,15 @@ export function streamPrefixProblem(prefix: unknown): string | undefined {
  */
 export function subjectPrefixProblem(prefix: unknown): string | undefined {
   if (typeof prefix === 'string' && prefix.length <= 128 && SUBJECT_PREFIX.test(prefix)) return undefined;
-  return `a subject prefix must be tokens of A-Z a-z 0-9 _ - separated by single dots (at most 128 characters, no wildcards), got ${JSON.stringify(prefix)}`;
+  return `a subject prefix must be tokens of A-Z a-z 0-9 _ - separated by single dots (at most 128 characters, no wildcards), got ${show(prefix)}`;
+}
+
+/** A value for an error message: never throws (BigInts, cycles), and short. */
+function show(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
+  if (typeof v === 'bigint') return `${String(v)}n`;
+  if (typeof v === 'string') return JSON.stringify(v.length > 140 ? `${v.slice(0, 140)}...` : v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
 }
 
 /**
@@ -99,7 +107,7 @@ export function subjectPrefixProblem(prefix: unknown): string | undefined {
  */
 function durationProblem(name: string, value: unknown): string | undefined {
   if (value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 0x7fffffff)) return undefined;
-  return `${name} must be a whole number of milliseconds from 1 to 2147483647, got ${typeof value === 'number' ? String(value) : JSON.stringify(value) ?? typeof value}`;
+  return `${name} must be a whole number of milliseconds from 1 to 2147483647, got ${show(value)}`;
 }
 
 /**
@@ -108,7 +116,7 @@ function durationProblem(name: string, value: unknown): string | undefined {
  */
 export function subjectSymbolProblem(symbol: string): string | undefined {
   if (SUBJECT_SYMBOL.test(symbol)) return undefined;
-  return `symbol ${JSON.stringify(symbol)} cannot end a NATS subject (tokens separated by single dots: no leading, trailing or doubled dot, no wildcard or space)`;
+  return `symbol ${show(symbol)} cannot end a NATS subject (tokens separated by single dots: no leading, trailing or doubled dot, no wildcard or space)`;
 }
 const SUBJECT_SYMBOL = /^[^.*>\s]+(\.[^.*>\s]+)*$/;
 
@@ -172,7 +180,7 @@ export class NatsJetStreamBus implements Bus {
       durationProblem('connectTimeoutMs', options.connectTimeoutMs);
     if (problem !== undefined) throw new OutboxError('INVALID_OPTIONS', `NatsJetStreamBus: ${problem}`);
     if (options.storage !== undefined && options.storage !== 'file' && options.storage !== 'memory') {
-      throw new OutboxError('INVALID_OPTIONS', `NatsJetStreamBus: storage must be file or memory, got ${JSON.stringify(options.storage)}`);
+      throw new OutboxError('INVALID_OPTIONS', `NatsJetStreamBus: storage must be file or memory, got ${show(options.storage)}`);
     }
     const servers = options.servers ?? process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
     let nc: NatsConnection;
