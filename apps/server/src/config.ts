@@ -171,20 +171,48 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pro
   return { ...resolveConfig(raw), help: parsed.help === true };
 }
 
+/**
+ * Where a text that is not JSON stops being one: the length of its longest prefix that JSON could
+ * still complete (JSON.parse of it succeeds or runs out of input), found by bisection.
+ */
+function jsonErrorAt(text: string): number {
+  const viable = (n: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, n));
+      return true;
+    } catch (err) {
+      // Out of input: said so, or an error placed at the prefix's very end (an unterminated string, a
+      // member name or value expected).
+      const message = (err as Error).message;
+      if (/end of JSON input|Unterminated string/i.test(message)) return true;
+      const at = /at position (\d+)/.exec(message)?.[1];
+      return at !== undefined && Number(at) >= n;
+    }
+  };
+  let lo = 0; // viable
+  let hi = text.length; // not viable (the whole text failed)
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (viable(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
+    if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a byte order mark, as some editors write
   } catch (err) {
     throw new ConfigError('CONFIG_FILE', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch (err) {
+  } catch {
     // Where, not what: V8's message quotes the text around the error, which may be an API key.
-    const at = /position (\d+)/.exec((err as Error).message)?.[1];
-    throw new ConfigError('CONFIG_FILE', `config file ${file} is not valid JSON${at === undefined ? '' : ` (at character ${at})`}`);
+    throw new ConfigError('CONFIG_FILE', `config file ${file} is not valid JSON (at character ${jsonErrorAt(text)})`);
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigError('CONFIG_FILE', `config file ${file} must hold a JSON object`);
   for (const key of Object.keys(value)) {
@@ -312,31 +340,42 @@ export function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
         : [];
   if (items.length === 0) throw bad(where, 'must list at least one USER:KEY pair');
   const keys = new Set<string>();
+  // In the form separated by commas, a key holding a comma (and then a colon) splits into pieces
+  // that look like pairs: an entry is named by its position only, its user never shown.
+  const split = typeof v === 'string';
   return items.map((item, i) => {
     const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
     for (const k of Object.keys(o)) if (k !== 'user' && k !== 'key') throw bad(where, `key ${i + 1}: unknown field ${JSON.stringify(k)}`);
-    const user = str(o.user, `${where}: key ${i + 1} user`);
+    const user = split ? (typeof o.user === 'string' && o.user !== '' ? o.user : '') : str(o.user, `${where}: key ${i + 1} user`);
+    if (split && user === '') throw bad(where, `entry ${i + 1} has no user before its ':'`);
     if (typeof o.key !== 'string' || o.key === '') throw bad(where, `key ${i + 1} key must be a non-empty string (the value is not shown: it may be a key)`);
     const key = o.key;
+    const who = split ? `entry ${i + 1}` : `user ${user}`;
     // HTTP clients and servers trim header values: a key with spaces around it could never be sent.
-    if (!KEY.test(key)) throw bad(where, `the key of ${user} must be visible ASCII characters, without spaces`);
-    if (!USER.test(user)) throw bad(where, `user ${JSON.stringify(user)} must be 1-64 characters of A-Z a-z 0-9 . _ -`);
-    if (key.length < 8) throw bad(where, `the key of ${user} must be at least 8 characters`);
-    if (keys.has(key)) throw bad(where, `a key is listed twice (user ${user})`);
+    if (!KEY.test(key)) throw bad(where, `the key of ${who} must be visible ASCII characters, without spaces`);
+    if (!USER.test(user)) throw bad(where, split ? `the user of entry ${i + 1} must be 1-64 characters of A-Z a-z 0-9 . _ - (not shown: with a comma in a key, it may be part of one)` : `user ${JSON.stringify(user)} must be 1-64 characters of A-Z a-z 0-9 . _ -`);
+    if (key.length < 8) throw bad(where, `the key of ${who} must be at least 8 characters`);
+    if (keys.has(key)) throw bad(where, `a key is listed twice (${who})`);
     keys.add(key);
     return { user, key };
   });
 }
 
 function parseBus(v: unknown, where: string): string {
-  const s = str(v, where);
+  if (typeof v !== 'string' || v === '') throw bad(where, 'must be memory or a NATS URL (nats://host:port)');
+  const s = v;
   if (s === 'memory') return s;
   let url: URL;
   try {
     url = new URL(s);
   } catch {
-    throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(s)}`);
+    throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(withoutCredentials(s))}`);
   }
-  if ((url.protocol !== 'nats:' && url.protocol !== 'tls:') || url.hostname === '') throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(s)}`);
+  if ((url.protocol !== 'nats:' && url.protocol !== 'tls:') || url.hostname === '') throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(withoutCredentials(s))}`);
   return s;
+}
+
+/** A URL for messages and logs: a user and password (or token) written in it replaced by `***`. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
 }

@@ -150,9 +150,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance<RawServerDefault, Inc
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const api = toApiError(err);
-    // Only what is not the API's own answer (a bug): a 503 BACKPRESSURE, HALTED or SHUTTING_DOWN is
-    // an answer, and logging each would let clients flood the log (a halt is logged once, by itself).
-    if (!(err instanceof ApiError) && api.status >= 500) req.log.error({ err }, 'request failed');
+    // A 500 only (a bug, or an engine failure): a 503 BACKPRESSURE, HALTED or SHUTTING_DOWN is an
+    // answer, and logging each would let clients flood the log (a halt is logged once, by itself).
+    if (api.status === 500) req.log.error({ err }, 'request failed');
     sendError(reply, api);
   });
   app.setNotFoundHandler((req, reply) => {

@@ -554,7 +554,8 @@ export class WsApi {
 
   private replyError(client: Client, id: unknown, err: unknown): void {
     const e = errorJson(err);
-    if (!(err instanceof ApiError)) this.deps.logger.error({ err }, 'websocket request failed');
+    // What is not the API's own answer, or is an internal error (500): a bug, or an engine failure.
+    if (!(err instanceof ApiError) || err.status === 500) this.deps.logger.error({ err }, 'websocket request failed');
     this.send(client, { id, ...e });
   }
 

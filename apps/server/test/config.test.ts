@@ -75,7 +75,7 @@ describe('settings', () => {
     ['apiKeys', { apiKeys: 'alice' }, /USER:KEY/],
     ['apiKeys', { apiKeys: 'alice:short' }, /at least 8 characters/],
     ['apiKeys', { apiKeys: 'alice:same-key-1,bob:same-key-1' }, /listed twice/],
-    ['apiKeys', { apiKeys: 'al ice:long-enough-key' }, /user "al ice"/],
+    ['apiKeys', { apiKeys: 'al ice:long-enough-key' }, /the user of entry 1 must be 1-64 characters/],
   ] as const)('refuses a bad %s: %j', (_name, raw, message) => {
     const e = configError(() => resolveConfig(raw));
     expect(e.code).toBe('INVALID_CONFIG');

@@ -253,13 +253,14 @@ describe('configuration errors about API keys', () => {
     throw new Error('no ConfigError');
   };
 
-  it('a key shorter than 8 characters, one with a space or a non-ASCII character, one listed for two users, a bad user name, an unknown field: INVALID_CONFIG naming the user, never the key; 8 characters are enough; one user may hold two keys', () => {
+  it('a key shorter than 8 characters, one with a space or a non-ASCII character, one listed for two users, a bad user name, an unknown field: INVALID_CONFIG naming the user (the entry, in the form separated by commas), never the key; 8 characters are enough; one user may hold two keys', () => {
     const cases: { raw: unknown; key: string; says: RegExp }[] = [
-      { raw: `alice:${KA},bob:Zk3!q7`, key: 'Zk3!q7', says: /the key of bob must be at least 8 characters/ },
-      { raw: `alice:${KA}\u00e9`, key: KA, says: /the key of alice must be visible ASCII/ },
-      { raw: [{ user: 'alice', key: `${KA} ${KB}` }], key: KA, says: /the key of alice must be visible ASCII characters, without spaces/ },
-      { raw: `alice:${KA},bob:${KA}`, key: KA, says: /a key is listed twice \(user bob\)/ },
-      { raw: `al ice:${KA}`, key: KA, says: /user "al ice" must be/ },
+      { raw: `alice:${KA},bob:Zk3!q7`, key: 'Zk3!q7', says: /the key of entry 2 must be at least 8 characters/ },
+      { raw: `alice:${KA}\u00e9`, key: KA, says: /the key of entry 1 must be visible ASCII/ },
+      { raw: [{ user: 'alice', key: `${KA} ${KB}` }], key: KA, says: /the key of user alice must be visible ASCII characters, without spaces/ },
+      { raw: `alice:${KA},bob:${KA}`, key: KA, says: /a key is listed twice \(entry 2\)/ },
+      { raw: `al ice:${KA}`, key: KA, says: /the user of entry 1 must be/ },
+      { raw: [{ user: 'al ice', key: KA }], key: KA, says: /user "al ice" must be/ },
       { raw: [{ user: 'alice', key: KA, secret: KB }], key: KB, says: /unknown field "secret"/ },
     ];
     for (const c of cases) {

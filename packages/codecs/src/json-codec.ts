@@ -213,6 +213,28 @@ function measureOnce(msg: Message, into: Measured): number {
   return n;
 }
 
+/** Measures `msg` into `m` and writes its record into `buf` at `offset`; returns its length. */
+function writeRecord(msg: Message, buf: Uint8Array, offset: number, m: Measured): number {
+  const length = measureOnce(msg, m);
+  const { head, fields, keys, optional, optionalKeys } = m.layout;
+  const read = m.values;
+  checkRoom(buf, offset, length);
+  let at = copy(buf, offset, head);
+  for (let i = 0; i < fields.length; i++) {
+    at = copy(buf, at, keys[i] as Uint8Array);
+    const v = read[i];
+    at = (fields[i] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
+  }
+  for (let j = 0; j < optional.length; j++) {
+    const v = read[fields.length + j];
+    if (v === undefined) continue;
+    at = copy(buf, at, optionalKeys[j] as Uint8Array);
+    at = (optional[j] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
+  }
+  buf[at] = 0x7d;
+  return length;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The JSON codec (use the `jsonCodec` instance). */
@@ -234,24 +256,14 @@ export class JsonCodec implements Codec {
   encode(msg: Message, buf: Uint8Array, offset = 0): number {
     checkTarget(buf, offset);
     const m = scratch();
-    const length = measure(msg, m);
-    const { head, fields, keys, optional, optionalKeys } = m.layout;
-    const read = m.values;
-    checkRoom(buf, offset, length);
-    let at = copy(buf, offset, head);
-    for (let i = 0; i < fields.length; i++) {
-      at = copy(buf, at, keys[i] as Uint8Array);
-      const v = read[i];
-      at = (fields[i] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
+    // Counted as measuring until the record is written: user code run meanwhile (a getter of the
+    // message, or of the buffer) that encodes gets scratch of its own, and leaves `m` alone.
+    measuring++;
+    try {
+      return writeRecord(msg, buf, offset, m);
+    } finally {
+      measuring--;
     }
-    for (let j = 0; j < optional.length; j++) {
-      const v = read[fields.length + j];
-      if (v === undefined) continue;
-      at = copy(buf, at, optionalKeys[j] as Uint8Array);
-      at = (optional[j] as FieldSpec).kind === 'int' ? writeInt(buf, at, v as number) : writeString(buf, at, v as string);
-    }
-    buf[at] = 0x7d;
-    return length;
   }
 
   /** `msg` as a new Buffer holding exactly its record. */

@@ -2,7 +2,7 @@
 // gx3-server [flags]: the exchange gateway. With no settings it runs on its embedded defaults: a
 // data directory `./data`, the in-memory bus, BTCUSDT and ETHUSDT, and demo API keys it prints.
 // SIGTERM or SIGINT shut it down gracefully (exit 0).
-import { loadConfig, USAGE } from '../config.js';
+import { loadConfig, USAGE, withoutCredentials } from '../config.js';
 import { ConfigError } from '../errors.js';
 import { startServer } from '../server.js';
 
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   process.off('SIGTERM', early);
   process.off('SIGINT', early);
   const lines = [
-    `gx3 exchange listening on ${server.url} (data ${config.dataDir}, durability ${config.durability}, codec ${config.codec}, bus ${config.bus})`,
+    `gx3 exchange listening on ${server.url} (data ${config.dataDir}, durability ${config.durability}, codec ${config.codec}, bus ${withoutCredentials(config.bus)})`,
     `instruments: ${config.instruments.map((i) => `${i.symbol} (price ${i.minPrice}..${i.maxPrice} ticks, qty <= ${i.maxQty})`).join(', ')}`,
     server.demo ? 'demo API keys (send one in the x-api-key header; set GX3_API_KEYS=user:key,... to use your own):' : `API keys configured for: ${server.apiKeys.map((k) => k.user).join(', ')}`,
     ...(server.demo ? server.apiKeys.map((k) => `  ${k.user}: ${k.key}`) : []),
