@@ -194,7 +194,7 @@ export class NatsJetStreamBus implements Bus {
         name: 'gx3-publisher',
       });
     } catch (err) {
-      const where = (Array.isArray(servers) ? servers : [servers]).map((u) => String(u).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@')).join(', ');
+      const where = (Array.isArray(servers) ? servers : [servers]).map((u) => u.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@')).join(', ');
       throw new OutboxError('BUS_ERROR', `cannot connect to NATS at ${where}: ${(err as Error).message}`, { cause: err });
     }
     const jsm = await jetstreamManager(nc);
