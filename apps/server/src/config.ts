@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isReservedName } from '@gx3/engine';
-import { streamPrefixProblem, subjectPrefixProblem } from '@gx3/outbox-publisher';
+import { streamPrefixProblem, subjectPrefixProblem, withoutCredentials } from '@gx3/outbox-publisher';
 import { ConfigError } from './errors.js';
 
 export interface InstrumentConfig {
@@ -189,8 +189,10 @@ function jsonErrorAt(text: string): number {
       return at !== undefined && Number(at) >= n;
     }
   };
+  // Cut short (it could still be completed): it fails at its end.
+  if (viable(text.length)) return text.length;
   let lo = 0; // viable
-  let hi = text.length; // not viable (the whole text failed)
+  let hi = text.length; // not viable
   while (hi - lo > 1) {
     const mid = (lo + hi) >>> 1;
     if (viable(mid)) lo = mid;
@@ -362,20 +364,18 @@ export function parseApiKeys(v: unknown, where: string): ApiKeyConfig[] {
 }
 
 function parseBus(v: unknown, where: string): string {
-  if (typeof v !== 'string' || v === '') throw bad(where, 'must be memory or a NATS URL (nats://host:port)');
-  const s = v;
+  if (typeof v !== 'string' || v.trim() === '') throw bad(where, 'must be memory or a NATS URL (nats://host:port)');
+  const s = v.trim();
   if (s === 'memory') return s;
   let url: URL;
   try {
     url = new URL(s);
   } catch {
-    throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(withoutCredentials(s))}`);
+    // Not echoed: what does not parse as a URL may hold a password anywhere.
+    throw bad(where, 'must be memory or a NATS URL (nats://host:port); the value given is not a URL (not shown: it may hold a password)');
   }
   if ((url.protocol !== 'nats:' && url.protocol !== 'tls:') || url.hostname === '') throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(withoutCredentials(s))}`);
   return s;
 }
 
-/** A URL for messages and logs: a user and password (or token) written in it replaced by `***`. */
-export function withoutCredentials(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
-}
+export { withoutCredentials };

@@ -387,6 +387,7 @@ export class WsApi {
             try {
               placed = gateway.place(user, parsePlaceOrder(list[i], gateway.instruments, `order[${i}].`));
             } catch (err) {
+              this.logInternal(err);
               settled(i, errorText(err));
               continue;
             }
@@ -395,6 +396,7 @@ export class WsApi {
                 settled(i, resultText(r));
               },
               (err: unknown) => {
+                this.logInternal(err);
                 settled(i, errorText(err));
               },
             );
@@ -554,9 +556,13 @@ export class WsApi {
 
   private replyError(client: Client, id: unknown, err: unknown): void {
     const e = errorJson(err);
-    // What is not the API's own answer, or is an internal error (500): a bug, or an engine failure.
-    if (!(err instanceof ApiError) || err.status === 500) this.deps.logger.error({ err }, 'websocket request failed');
+    this.logInternal(err);
     this.send(client, { id, ...e });
+  }
+
+  /** Logs what is not the API's own answer, or is an internal error (500): a bug, or an engine failure. */
+  private logInternal(err: unknown): void {
+    if (!(err instanceof ApiError) || err.status === 500) this.deps.logger.error({ err }, 'websocket request failed');
   }
 
   private send(client: Client, msg: Reply): void {

@@ -198,7 +198,7 @@ describe('credentials in a NATS URL', () => {
     }
     if (err === undefined) throw new Error('no ConfigError');
     expect(err.code).toBe('INVALID_CONFIG');
-    expect(err.message).toContain('nats://***@');
+    expect(err.message).toContain('not shown');
     expect(err.message).not.toContain(SECRET);
     const refused = await NatsJetStreamBus.connect({ servers: `nats://gx3:${SECRET}@127.0.0.1:1`, connectTimeoutMs: 500 }).then(
       () => undefined,

@@ -269,8 +269,10 @@ export class JsonCodec implements Codec {
   /** `msg` as a new Buffer holding exactly its record. */
   encodeToBuffer(msg: Message): Buffer {
     const buf = Buffer.allocUnsafe(this.encodedLength(msg));
-    this.encode(msg, buf, 0);
-    return buf;
+    // The fields are read again by encode: a getter that answers shorter the second time leaves
+    // the rest of the buffer unwritten (longer is BUFFER_TOO_SMALL). The record alone is returned.
+    const n = this.encode(msg, buf, 0);
+    return n === buf.length ? buf : buf.subarray(0, n);
   }
 
   /**

@@ -3,6 +3,6 @@ export { CURSOR_FILE, readCursor, writeCursor, writeCursorAsync, type CursorStat
 export { ensureHistory, HISTORY_FILE, readHistory, renewHistory } from './history.js';
 export { OutboxError, type OutboxErrorCode } from './errors.js';
 export { MemoryBus, type MemoryBusOptions, type Subscriber } from './memory-bus.js';
-export { HISTORY_HEADER, NatsJetStreamBus, streamName, streamPrefixProblem, subjectPrefixProblem, type NatsBusOptions } from './nats-bus.js';
+export { HISTORY_HEADER, NatsJetStreamBus, streamName, streamPrefixProblem, subjectPrefixProblem, withoutCredentials, type NatsBusOptions } from './nats-bus.js';
 export { EventOutbox, type OutboxOptions } from './outbox.js';
 export { Publisher, type OutboxSource, type PublisherOptions, type PublisherStats } from './publisher.js';

@@ -92,6 +92,32 @@ export function subjectPrefixProblem(prefix: unknown): string | undefined {
   return `a subject prefix must be tokens of A-Z a-z 0-9 _ - separated by single dots (at most 128 characters, no wildcards), got ${show(prefix)}`;
 }
 
+/**
+ * A server URL for messages and logs, without the user and password (or token) written in it:
+ * `nats://***@host:4222`. A text that does not parse as a URL is cut up to its last `@`.
+ */
+export function withoutCredentials(server: string): string {
+  const s = server.trim();
+  try {
+    const url = new URL(s);
+    if (url.username !== '' || url.password !== '') {
+      url.username = '***';
+      url.password = '';
+      // The scheme as written (the parser lower-cases it), and no '/' the parser added.
+      const href = url.href.replace(/\/$/, s.endsWith('/') ? '/' : '');
+      return s.slice(0, url.protocol.length) + href.slice(url.protocol.length);
+    }
+    // With an authority (`scheme://`) and no credentials, an `@` is in the path, query or fragment.
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return s;
+  } catch {
+    // not a URL: cut below
+  }
+  // Not a URL, or a text whose `@` the URL parser did not take for credentials (`gx3:pass@host`,
+  // `nats:user:pass@host`): everything up to the last `@` goes.
+  const at = s.lastIndexOf('@');
+  return at < 0 ? s : `***${s.slice(at)}`;
+}
+
 /** A value for an error message: never throws (BigInts, cycles), and short. */
 function show(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean' || v === null || v === undefined) return String(v);
@@ -194,7 +220,7 @@ export class NatsJetStreamBus implements Bus {
         name: 'gx3-publisher',
       });
     } catch (err) {
-      const where = (Array.isArray(servers) ? servers : [servers]).map((u) => u.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@')).join(', ');
+      const where = (Array.isArray(servers) ? servers : [servers]).map(withoutCredentials).join(', ');
       throw new OutboxError('BUS_ERROR', `cannot connect to NATS at ${where}: ${(err as Error).message}`, { cause: err });
     }
     const jsm = await jetstreamManager(nc);
