@@ -375,6 +375,11 @@ function parseBus(v: unknown, where: string): string {
     throw bad(where, 'must be memory or a NATS URL (nats://host:port); the value given is not a URL (not shown: it may hold a password)');
   }
   if ((url.protocol !== 'nats:' && url.protocol !== 'tls:') || url.hostname === '') throw bad(where, `must be memory or a NATS URL (nats://host:port), got ${JSON.stringify(withoutCredentials(s))}`);
+  // A NATS server URL has no path, query or fragment: one there is most likely a password or token
+  // holding `/`, `?` or `#` (write it percent-encoded), not shown.
+  if ((url.pathname !== '' && url.pathname !== '/') || url.search !== '' || url.hash !== '') {
+    throw bad(where, 'must be a NATS URL without a path, query or fragment (nats://[user:password@]host:port; write a /, ? or # in a password percent-encoded); not shown: it may hold a password');
+  }
   return s;
 }
 

@@ -94,28 +94,16 @@ export function subjectPrefixProblem(prefix: unknown): string | undefined {
 
 /**
  * A server URL for messages and logs, without the user and password (or token) written in it:
- * `nats://***@host:4222`. A text that does not parse as a URL is cut up to its last `@`.
+ * `nats://***@host:4222` (everything between the scheme and the last `@`).
  */
 export function withoutCredentials(server: string): string {
   const s = server.trim();
-  try {
-    const url = new URL(s);
-    if (url.username !== '' || url.password !== '') {
-      url.username = '***';
-      url.password = '';
-      // The scheme as written (the parser lower-cases it), and no '/' the parser added.
-      const href = url.href.replace(/\/$/, s.endsWith('/') ? '/' : '');
-      return s.slice(0, url.protocol.length) + href.slice(url.protocol.length);
-    }
-    // With an authority (`scheme://`) and no credentials, an `@` is in the path, query or fragment.
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) return s;
-  } catch {
-    // not a URL: cut below
-  }
-  // Not a URL, or a text whose `@` the URL parser did not take for credentials (`gx3:pass@host`,
-  // `nats:user:pass@host`): everything up to the last `@` goes.
+  // A server URL has no `@` but the one after its user info: everything up to the last `@` goes
+  // (the parser may read a password holding `/`, `?` or `#`, or a third slash, as a path).
   const at = s.lastIndexOf('@');
-  return at < 0 ? s : `***${s.slice(at)}`;
+  if (at < 0) return s;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s)?.[0] ?? '';
+  return `${scheme}***${s.slice(at)}`;
 }
 
 /** A value for an error message: never throws (BigInts, cycles), and short. */
