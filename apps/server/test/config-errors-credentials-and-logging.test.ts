@@ -808,7 +808,7 @@ describe('JSON codec: throws around nested encodes', () => {
     const results = ([jsonCodec, binaryCodec] as Codec[]).map((codec) => {
       let reads = 0;
       const m: Record<string, unknown> = { type: 'cancel', seq: 1, reqId: 2, orderId: 3, userId: 4, ts: 5 };
-      Object.defineProperty(m, 'symbol', { enumerable: true, get: () => (reads++ === 0 ? 'LONGSYMBOLXXXXXXXX' : 'A') });
+      Object.defineProperty(m, 'symbol', { enumerable: true, get: () => (reads++ === 0 ? 'LONGSYMBOLABCDEFGH' : 'A') });
       // The allocation pool holding something to see.
       for (let i = 0; i < 50; i++) Buffer.from(`SECRET-${KEY}-`.repeat(4));
       const b = codec.encodeToBuffer(m as unknown as Message);
