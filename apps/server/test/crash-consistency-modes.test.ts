@@ -702,7 +702,9 @@ describe('a graceful shutdown while WebSocket clients keep sending orders ends (
       });
       ws.on('error', () => undefined);
     }
-    // Frames of 125 crossing orders, as fast as the server reads them (at most 2 MiB waiting in each client).
+    // Frames of 125 crossing orders, as fast as the server reads them (at most 2 MiB waiting in each
+    // client, and at most 8 frames a socket a tick: the loop yields, so that the client's own timers
+    // and answers run even while the kernel takes every frame at once).
     let n = 0;
     const frame = (): string => {
       const orders = Array.from({ length: 125 }, () => {
@@ -713,7 +715,7 @@ describe('a graceful shutdown while WebSocket clients keep sending orders ends (
       return JSON.stringify({ op: 'order', id: n, order: orders });
     };
     const pump = setInterval(() => {
-      for (const ws of sockets) while (ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 2 << 20) ws.send(frame());
+      for (const ws of sockets) for (let k = 0; k < 8 && ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 2 << 20; k++) ws.send(frame());
     }, 1);
     try {
       // The signal once the mailbox is full (a backlog of taken commands for the shutdown to drain), or after many answers.
