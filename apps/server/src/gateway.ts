@@ -405,7 +405,8 @@ export class Gateway {
     // Without its feed, the gateway's view of the symbol (orders, book, trades) no longer follows
     // the engine: what it would answer and what amendments resolve against could be wrong, and
     // market data has stopped. Only cancels, which need no view beyond ownership, are taken.
-    const feedError = this.feeds.get(cmd.symbol)?.error;
+    const symbolFeed = this.feeds.get(cmd.symbol);
+    const feedError = symbolFeed?.error;
     if (feedError !== undefined && cmd.type !== 'cancel') {
       this.observer?.command(cmd.type, 'refused', 0);
       return Promise.reject(
@@ -416,7 +417,7 @@ export class Gateway {
     // submit() takes the command synchronously (or refuses it): an accepted order id is used.
     const seq = cmd.seq;
     const wasTaken = actor.lastSubmittedSeq === seq && seq > 0;
-    const feed = wasTaken ? this.feeds.get(cmd.symbol) : undefined;
+    const feed = wasTaken ? symbolFeed : undefined;
     if (wasTaken) {
       feed?.capture(seq, cmd.orderId);
       taken?.();
